@@ -1,1 +1,219 @@
-fn main() {}
+//! The `vigil` binary: parses the command line, loads configuration, sets up logging and
+//! calls into the library crates. Nothing else lives here.
+
+mod cli;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use cli::{CertsCmd, Cli, Command, ConfigCmd, ConfigKind};
+use vigil_agent::{AgentOverrides, AgentSettings};
+use vigil_model::AgentId;
+use vigil_pki::{InitOptions, Pki};
+use vigil_server::{ServerOverrides, ServerSettings};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Certs(c) => certs(c),
+        Command::Server(a) => {
+            let ov = ServerOverrides { listen: a.listen, data_dir: a.data_dir };
+            let settings = ServerSettings::load(a.config.as_deref(), &ov)?;
+            runtime()?.block_on(vigil_server::run(settings, shutdown_signal()))?;
+            Ok(())
+        }
+        Command::Agent(a) => {
+            let ov = AgentOverrides {
+                credentials: a.credentials,
+                server_url: a.server,
+                interval: a.interval.map(|d| d.0),
+                state_dir: a.state_dir,
+            };
+            let settings = AgentSettings::load(a.config.as_deref(), &ov)?;
+            runtime()?.block_on(vigil_agent::run(settings, shutdown_signal()))?;
+            Ok(())
+        }
+        Command::Demo(d) => runtime()?.block_on(demo(d)),
+        Command::Config(c) => config(c),
+    }
+}
+
+fn certs(c: CertsCmd) -> Result<()> {
+    match c {
+        CertsCmd::Init { dir, server_name, force } => {
+            let names = if server_name.is_empty() { vec!["localhost".into(), "127.0.0.1".into()] } else { server_name };
+            let report = Pki::at(&dir).init(&InitOptions { server_names: names.clone(), force })?;
+            println!("PKI created in {}", Pki::at(&dir).pki_dir().display());
+            println!("{report}");
+            println!("Server certificate names: {}", names.join(", "));
+            println!("Next: vigil certs agent AGENT-ID --dir {} --out AGENT-ID.cred --server https://HOST:8443", dir.display());
+            Ok(())
+        }
+        CertsCmd::Agent { id, dir, out, server, force } => {
+            let id = AgentId::new(id.clone()).with_context(|| format!("agent id {id:?}"))?;
+            if let Some(url) = &server {
+                vigil_agent::check_url(url).map_err(anyhow::Error::msg).context("--server")?;
+            }
+            let pki = Pki::at(&dir);
+            if !pki.is_initialized() {
+                bail!("no PKI in {}: run `vigil certs init --dir {}` first", pki.pki_dir().display(), dir.display());
+            }
+            if out.exists() && !force {
+                bail!("{} already exists; pass --force to replace it", out.display());
+            }
+            let cred = pki.issue_agent(&id, server.as_deref(), force)?;
+            cred.write(&out, force)?;
+            println!("Credential for agent {id} written to {} (mode 0600; keep it secret).", out.display());
+            println!("Copy it to the agent host and run: vigil agent --credentials {}", out.display());
+            Ok(())
+        }
+        CertsCmd::Revoke { id, dir } => {
+            let id = AgentId::new(id.clone()).with_context(|| format!("agent id {id:?}"))?;
+            Pki::at(&dir).revoke(&id)?;
+            println!("Agent {id} revoked: the server refuses its connections and messages from now on.");
+            Ok(())
+        }
+    }
+}
+
+fn config(c: ConfigCmd) -> Result<()> {
+    match c {
+        ConfigCmd::Example { kind } => {
+            match kind {
+                ConfigKind::Server => print!("{}", vigil_server::EXAMPLE),
+                ConfigKind::Agent => print!("{}", vigil_agent::EXAMPLE),
+            }
+            Ok(())
+        }
+        ConfigCmd::Check { file, kind } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let kind = match kind {
+                Some(k) => k,
+                None => guess_kind(&file, &text)?,
+            };
+            match kind {
+                ConfigKind::Server => {
+                    ServerSettings::parse(&file, &text, &ServerOverrides::default())?;
+                }
+                ConfigKind::Agent => {
+                    AgentSettings::parse(&file, &text, &AgentOverrides::default())?;
+                }
+            }
+            println!("{}: valid {} configuration", file.display(), kind.name());
+            Ok(())
+        }
+    }
+}
+
+/// Agent files have keys a server file never has; anything else is checked as a server file.
+fn guess_kind(file: &Path, text: &str) -> Result<ConfigKind> {
+    let table: toml::Table = vigil_config::parse(file, text)?;
+    let agent_keys = ["credentials", "server_url", "interval", "state_dir", "thresholds", "spool", "shipping"];
+    Ok(if table.keys().any(|k| agent_keys.contains(&k.as_str())) { ConfigKind::Agent } else { ConfigKind::Server })
+}
+
+async fn demo(d: cli::DemoArgs) -> Result<()> {
+    let dir = d.dir;
+    let pki = Pki::at(&dir);
+    if !pki.is_initialized() {
+        pki.init(&InitOptions { server_names: vec!["localhost".into(), "127.0.0.1".into()], force: false })?;
+        println!("Created a demo PKI in {}", pki.pki_dir().display());
+    }
+    let agent_id = AgentId::new("demo-agent")?;
+    let cred_path = dir.join("demo-agent.cred");
+    let host = if d.listen.ip().is_unspecified() { "localhost".to_string() } else { d.listen.ip().to_string() };
+    let url = format!("https://{host}:{}", d.listen.port());
+    if !cred_path.exists() || pki.agent_record(&agent_id)?.is_none() {
+        let cred = pki.issue_agent(&agent_id, Some(&url), true)?;
+        cred.write(&cred_path, true)?;
+    }
+    let settings = ServerSettings { listen: d.listen, data_dir: dir.clone(), ..ServerSettings::default() };
+    let server = vigil_server::start(settings).await.context("starting the demo server")?;
+    let key = match &server.initial_admin_key {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(dir.join(vigil_server::INITIAL_ADMIN_KEY_FILE))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "(see the key printed when this demo dir was first used)".into()),
+    };
+    let agent_settings = AgentSettings {
+        credentials: Some(cred_path),
+        server_url: Some(format!("https://{host}:{}", server.local_addr.port())),
+        interval: d.interval.0,
+        ..AgentSettings::default()
+    };
+    let agent = vigil_agent::start(agent_settings).await.context("starting the demo agent")?;
+    let base = format!("https://{host}:{}", server.local_addr.port());
+    let ca = pki.pki_dir().join("ca.crt");
+    println!();
+    println!("vigil demo is running (Ctrl-C to stop). Data dir: {}", abs(&dir).display());
+    println!("  Server:   {base}");
+    println!("  API key:  {key}");
+    println!("  Agent:    {} (metrics every {})", agent.agent_id, d.interval);
+    println!("Try:");
+    println!("  curl -s --cacert {} -H 'X-API-Key: {key}' {base}/api/v1/agents", abs(&ca).display());
+    println!("  curl -s --cacert {} -H 'X-API-Key: {key}' '{base}/api/v1/agents/demo-agent/metrics?limit=5'", abs(&ca).display());
+    println!("  curl -s --cacert {} -H 'X-API-Key: {key}' {base}/api/v1/alerts", abs(&ca).display());
+    shutdown_signal().await;
+    println!("Stopping…");
+    agent.shutdown().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+fn abs(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}

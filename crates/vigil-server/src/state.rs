@@ -1,0 +1,139 @@
+//! Shared server state handed to every route.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vigil_model::{AgentId, Category};
+use vigil_pki::AgentDirectory;
+use vigil_store::Store;
+use vigil_wire::ReplayWindow;
+
+use crate::ServerSettings;
+
+/// Who is on the other end of a connection, as established by the TLS handshake.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// The agent id from a verified client certificate, if one was presented.
+    pub agent: Option<AgentId>,
+}
+
+/// Everything the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Store,
+    /// Issued agents and their sealing keys.
+    pub agents: AgentDirectory,
+    /// Validated settings.
+    pub settings: Arc<ServerSettings>,
+    /// Replay windows of the agents seen since start (loaded from storage on first sight).
+    /// Keyed by authenticated agent ids only, so bounded by the number of issued agents.
+    pub replay: Arc<Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<Option<ReplayWindow>>>>>>,
+    /// Flood control for the security alerts the server raises itself.
+    pub security_limiter: Arc<Mutex<SecurityAlertLimiter>>,
+    /// Counters for refusals, by reason.
+    pub counters: Arc<Counters>,
+}
+
+impl AppState {
+    /// The replay slot of `agent`, created empty (not yet loaded) on first use.
+    pub fn replay_slot(&self, agent: &AgentId) -> Arc<tokio::sync::Mutex<Option<ReplayWindow>>> {
+        let mut map = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(agent.clone()).or_default().clone()
+    }
+}
+
+/// Counts of what the ingest route did, for logs and (later) `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Batches stored.
+    pub accepted: std::sync::atomic::AtomicU64,
+    /// Messages refused because they failed to open.
+    pub integrity_failures: std::sync::atomic::AtomicU64,
+    /// Messages refused as replays or stale.
+    pub replays: std::sync::atomic::AtomicU64,
+    /// Messages refused for identity reasons (no cert, id mismatch, revoked, unknown).
+    pub identity_refusals: std::sync::atomic::AtomicU64,
+    /// Security alerts not stored because an identical one was stored moments before.
+    pub security_alerts_suppressed: std::sync::atomic::AtomicU64,
+}
+
+/// Decides whether a server-raised security alert is stored now or folded into the next
+/// one, so a peer hammering the server with bad messages cannot fill the database.
+/// Keyed by (category, peer address): attacker-controlled, so capped with eviction.
+#[derive(Debug)]
+pub struct SecurityAlertLimiter {
+    every: Duration,
+    cap: usize,
+    last: HashMap<(Category, IpAddr), (Instant, u64)>,
+}
+
+impl SecurityAlertLimiter {
+    /// At most one stored alert per `(category, peer)` per `every`, tracking `cap` peers.
+    pub fn new(every: Duration, cap: usize) -> Self {
+        SecurityAlertLimiter { every, cap, last: HashMap::new() }
+    }
+
+    /// `Some(n)` when an alert should be stored now, `n` being how many were folded into
+    /// it since the last one; `None` when it should only be counted.
+    pub fn admit(&mut self, category: Category, peer: IpAddr, now: Instant) -> Option<u64> {
+        if let Some((at, folded)) = self.last.get_mut(&(category, peer)) {
+            if now.duration_since(*at) < self.every {
+                *folded += 1;
+                return None;
+            }
+            let n = *folded;
+            *at = now;
+            *folded = 0;
+            return Some(n);
+        }
+        if self.last.len() >= self.cap {
+            // Evict entries whose quiet period is over; if none, the oldest one.
+            let every = self.every;
+            self.last.retain(|_, (at, _)| now.duration_since(*at) < every);
+            if self.last.len() >= self.cap {
+                if let Some(oldest) = self.last.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k) {
+                    self.last.remove(&oldest);
+                }
+            }
+        }
+        self.last.insert((category, peer), (now, 0));
+        Some(0)
+    }
+
+    /// How many peers are tracked.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Whether no peer is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_folds_repeats_and_stays_bounded() {
+        let mut l = SecurityAlertLimiter::new(Duration::from_secs(10), 4);
+        let t0 = Instant::now();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(l.admit(Category::IntegrityFailure, ip, t0), Some(0));
+        assert_eq!(l.admit(Category::IntegrityFailure, ip, t0 + Duration::from_secs(1)), None);
+        assert_eq!(l.admit(Category::IntegrityFailure, ip, t0 + Duration::from_secs(2)), None);
+        assert_eq!(l.admit(Category::ReplayAttempt, ip, t0 + Duration::from_secs(2)), Some(0));
+        assert_eq!(l.admit(Category::IntegrityFailure, ip, t0 + Duration::from_secs(11)), Some(2));
+        for i in 0..100u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            l.admit(Category::IntegrityFailure, ip, t0 + Duration::from_secs(12));
+        }
+        assert!(l.len() <= 4);
+    }
+}
