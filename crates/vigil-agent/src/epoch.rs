@@ -21,10 +21,9 @@ pub fn next_epoch(state_dir: &Path) -> Result<u64, AgentError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(AgentError::io(&path, e)),
     };
-    let next = last.checked_add(1).ok_or_else(|| AgentError::State {
-        path: path.clone(),
-        message: "boot epoch exhausted".into(),
-    })?;
+    let next = last
+        .checked_add(1)
+        .ok_or_else(|| AgentError::State { path: path.clone(), message: "boot epoch exhausted".into() })?;
     let tmp = state_dir.join(format!("{FILE}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;

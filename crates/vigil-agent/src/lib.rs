@@ -37,10 +37,14 @@ const FLUSH_ON_EXIT: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// No credential file was given.
-    #[error("no credential file: pass --credentials FILE (made on the server with `vigil certs agent ID --out FILE`) or set `credentials` in the config file")]
+    #[error(
+        "no credential file: pass --credentials FILE (made on the server with `vigil certs agent ID --out FILE`) or set `credentials` in the config file"
+    )]
     NoCredentials,
     /// No server URL anywhere.
-    #[error("no server URL: pass --server https://HOST:8443, set `server_url` in the config file, or issue the credential with --server")]
+    #[error(
+        "no server URL: pass --server https://HOST:8443, set `server_url` in the config file, or issue the credential with --server"
+    )]
     NoServer,
     /// The server URL is unusable.
     #[error("server URL: {0}")]
@@ -125,9 +129,10 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let cred = AgentCredential::load(&cred_path)?;
     let server = settings.server_url.clone().or_else(|| cred.server_url.clone()).ok_or(AgentError::NoServer)?;
     check_url(&server).map_err(AgentError::BadServer)?;
-    let state_dir = settings.state_dir.clone().unwrap_or_else(|| {
-        cred_path.parent().unwrap_or(Path::new(".")).join(format!("{}.state", cred.agent_id))
-    });
+    let state_dir = settings
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| cred_path.parent().unwrap_or(Path::new(".")).join(format!("{}.state", cred.agent_id)));
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -338,7 +343,11 @@ impl Shipper {
         }
         let left = self.spool.stats();
         if left.spool_batches > 0 {
-            tracing::info!(batches = left.spool_batches, bytes = left.spool_bytes, "unsent data kept in the spool for the next start");
+            tracing::info!(
+                batches = left.spool_batches,
+                bytes = left.spool_bytes,
+                "unsent data kept in the spool for the next start"
+            );
         }
     }
 

@@ -130,12 +130,8 @@ impl Spool {
         let mut inner = self.lock();
         let mut dropped = false;
         while inner.bytes + size > self.max_bytes {
-            let victim = inner
-                .files
-                .keys()
-                .find(|(c, _)| *c == Class::Metrics)
-                .or_else(|| inner.files.keys().next())
-                .copied();
+            let victim =
+                inner.files.keys().find(|(c, _)| *c == Class::Metrics).or_else(|| inner.files.keys().next()).copied();
             let Some(key) = victim else { break };
             self.remove(&mut inner, key, true);
             dropped = true;
@@ -170,10 +166,10 @@ impl Spool {
         if let Some(e) = inner.files.remove(&key) {
             inner.bytes = inner.bytes.saturating_sub(e.size);
             let path = self.dir.join(format!("{:020}-{}-{}.rec", key.1, key.0.tag(), e.count));
-            if let Err(err) = std::fs::remove_file(&path) {
-                if err.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(file = %path.display(), error = %err, "cannot remove spool file");
-                }
+            if let Err(err) = std::fs::remove_file(&path)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %path.display(), error = %err, "cannot remove spool file");
             }
             if as_drop {
                 count_drop(inner, key.0, e.count);
@@ -197,7 +193,9 @@ impl Spool {
         let mut bytes = 0u64;
         let keys: Vec<_> = inner.files.iter().map(|(k, e)| (*k, e.clone())).collect();
         for (key, e) in keys {
-            if !taken.keys.is_empty() && (taken.items.len() as u64 + e.count > max_items as u64 || bytes + e.size > max_bytes) {
+            if !taken.keys.is_empty()
+                && (taken.items.len() as u64 + e.count > max_items as u64 || bytes + e.size > max_bytes)
+            {
                 break;
             }
             let path = self.dir.join(format!("{:020}-{}-{}.rec", key.1, key.0.tag(), e.count));
@@ -278,7 +276,7 @@ fn read_file(path: &Path) -> Result<Vec<Item>, &'static str> {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use vigil_model::{Alert, AgentInfo, Category};
+    use vigil_model::{AgentInfo, Alert, Category};
 
     fn hb(n: u64) -> Item {
         Item::Heartbeat(AgentInfo { hostname: format!("h{n}"), interval_ms: n, ..Default::default() })

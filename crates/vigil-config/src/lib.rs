@@ -63,16 +63,8 @@ pub enum ConfigError {
 /// [`ConfigError::Invalid`] with line and column.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
-        ConfigError::Invalid {
-            path: path.to_owned(),
-            line,
-            column,
-            message: e.message().trim().to_owned(),
-        }
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Invalid { path: path.to_owned(), line, column, message: e.message().trim().to_owned() }
     })
 }
 
@@ -100,9 +92,11 @@ pub struct HumanDuration(pub Duration);
 impl HumanDuration {
     /// Parses `"5s"`-style text (also used for command-line flags).
     pub fn parse(s: &str) -> Result<Self, String> {
-        humantime::parse_duration(s.trim())
-            .map(HumanDuration)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); expected a number with a unit, e.g. \"500ms\", \"5s\", \"10m\", \"7d\""))
+        humantime::parse_duration(s.trim()).map(HumanDuration).map_err(|e| {
+            format!(
+                "invalid duration {s:?} ({e}); expected a number with a unit, e.g. \"500ms\", \"5s\", \"10m\", \"7d\""
+            )
+        })
     }
 }
 

@@ -344,6 +344,16 @@ fn finite_or_zero(v: f64) -> f64 {
     if v.is_finite() && v >= 0.0 { v } else { 0.0 }
 }
 
+/// This host's name, or `"unknown"` when the system does not say.
+pub fn host_name() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|| "unknown".into())
+}
+
+/// Operating system name and version, e.g. `Linux 12 Debian GNU/Linux`, or `"unknown"`.
+pub fn os_version() -> String {
+    sysinfo::System::long_os_version().unwrap_or_else(|| "unknown".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,14 +500,4 @@ mod tests {
         let before_epoch = DateTime::from_timestamp(-5, 0).unwrap_or_default();
         assert_eq!(uuid_at(before_epoch).get_version_num(), 7);
     }
-}
-
-/// This host's name, or `"unknown"` when the system does not say.
-pub fn host_name() -> String {
-    sysinfo::System::host_name().unwrap_or_else(|| "unknown".into())
-}
-
-/// Operating system name and version, e.g. `Linux 12 Debian GNU/Linux`, or `"unknown"`.
-pub fn os_version() -> String {
-    sysinfo::System::long_os_version().unwrap_or_else(|| "unknown".into())
 }

@@ -21,5 +21,5 @@
 mod collector;
 mod threshold;
 
-pub use collector::{Collector, host_name, os_version, MAX_DISKS_PER_SAMPLE, MAX_INTERFACES_PER_SAMPLE};
+pub use collector::{Collector, MAX_DISKS_PER_SAMPLE, MAX_INTERFACES_PER_SAMPLE, host_name, os_version};
 pub use threshold::{MAX_TRACKED_MOUNTS, ThresholdEvaluator, ThresholdEvent, Thresholds};

@@ -23,7 +23,9 @@ pub enum AgentIdError {
     #[error("agent id is {0} characters long; at most 64 are allowed")]
     TooLong(usize),
     /// The id holds a character outside the allowed set, or starts with punctuation.
-    #[error("agent id has an invalid character at position {0}; use A-Z a-z 0-9 . _ - and start with a letter or digit")]
+    #[error(
+        "agent id has an invalid character at position {0}; use A-Z a-z 0-9 . _ - and start with a letter or digit"
+    )]
     BadChar(usize),
 }
 

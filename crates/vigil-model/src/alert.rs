@@ -26,13 +26,8 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, lowest first.
-    pub const ALL: [Severity; 5] = [
-        Severity::Info,
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
+    pub const ALL: [Severity; 5] =
+        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
 
     /// The lowercase name used in JSON and the API.
     pub fn as_str(self) -> &'static str {
@@ -163,8 +158,19 @@ mod tests {
     fn json_has_design_fields() {
         let v = serde_json::to_value(sample()).unwrap();
         for k in [
-            "id", "timestamp", "category", "severity", "agent", "src_ip", "dst_ip", "src_port",
-            "dst_port", "src_mac", "summary", "evidence", "mitre",
+            "id",
+            "timestamp",
+            "category",
+            "severity",
+            "agent",
+            "src_ip",
+            "dst_ip",
+            "src_port",
+            "dst_port",
+            "src_mac",
+            "summary",
+            "evidence",
+            "mitre",
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }

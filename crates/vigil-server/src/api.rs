@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::Json;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use serde::Serialize;
 use vigil_model::{AgentId, Category, Severity};
@@ -157,10 +157,10 @@ impl Params {
         if let Ok(t) = DateTime::parse_from_rfc3339(v) {
             return Ok(Some(t.with_timezone(&Utc)));
         }
-        if let Ok(secs) = v.parse::<i64>() {
-            if let Some(t) = Utc.timestamp_opt(secs, 0).single() {
-                return Ok(Some(t));
-            }
+        if let Ok(secs) = v.parse::<i64>()
+            && let Some(t) = Utc.timestamp_opt(secs, 0).single()
+        {
+            return Ok(Some(t));
         }
         Err(ApiError::bad_request(format!(
             "query parameter `{k}`: {:?} is not a time; expected RFC 3339 (2026-01-02T15:04:05Z) or unix seconds",
@@ -173,7 +173,9 @@ impl Params {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_request(format!("query parameter `limit`: expected a whole number from 1 to {max}"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "query parameter `limit`: expected a whole number from 1 to {max}"
+                ))),
             },
         }
     }

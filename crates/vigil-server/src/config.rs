@@ -169,9 +169,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("s.toml") && e.contains("listen") && e.contains("0.0.0.0:8443"), "{e}");
-        let e = ServerSettings::parse(Path::new("s.toml"), "[retention]\nmetricz = \"1d\"", &ServerOverrides::default())
-            .unwrap_err()
-            .to_string();
+        let e =
+            ServerSettings::parse(Path::new("s.toml"), "[retention]\nmetricz = \"1d\"", &ServerOverrides::default())
+                .unwrap_err()
+                .to_string();
         assert!(e.starts_with("s.toml:2:") && e.contains("metricz"), "{e}");
     }
 }

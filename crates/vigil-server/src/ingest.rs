@@ -44,10 +44,8 @@ pub async fn ingest(
     };
     if header.agent_id != cert_agent {
         state.counters.identity_refusals.fetch_add(1, Ordering::Relaxed);
-        let reason = format!(
-            "message claims agent {} but the client certificate is for {}",
-            header.agent_id, cert_agent
-        );
+        let reason =
+            format!("message claims agent {} but the client certificate is for {}", header.agent_id, cert_agent);
         refuse_integrity(&state, &peer, &cert_agent, Some(&header.agent_id), &reason).await;
         return Err(ApiError::forbidden("the agent id in the message does not match the client certificate"));
     }

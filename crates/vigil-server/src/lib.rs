@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use vigil_pki::Pki;
 use vigil_store::{ApiKeyRow, Store};
 
-pub use config::{EXAMPLE, ServerOverrides, ServerSettings};
 pub use api::Caller;
+pub use config::{EXAMPLE, ServerOverrides, ServerSettings};
 pub use error::ApiError;
 pub use state::{AppState, Counters, PeerInfo, SecurityAlertLimiter};
 

@@ -60,9 +60,12 @@ pub(crate) async fn serve(listener: TcpListener, tls: ServerTls, app: Router, mu
                     return;
                 }
             };
-            let agent = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| {
-                vigil_pki::agent_id_from_cert(c.as_ref())
-            });
+            let agent = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| vigil_pki::agent_id_from_cert(c.as_ref()));
             let agent = match agent {
                 None => None,
                 Some(Ok(id)) => Some(id),

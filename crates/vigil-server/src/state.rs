@@ -12,6 +12,9 @@ use vigil_wire::ReplayWindow;
 
 use crate::ServerSettings;
 
+/// One agent's replay window, loaded from storage on first use (`None` until then).
+pub type ReplaySlot = Arc<tokio::sync::Mutex<Option<ReplayWindow>>>;
+
 /// Who is on the other end of a connection, as established by the TLS handshake.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
@@ -32,7 +35,7 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// Replay windows of the agents seen since start (loaded from storage on first sight).
     /// Keyed by authenticated agent ids only, so bounded by the number of issued agents.
-    pub replay: Arc<Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<Option<ReplayWindow>>>>>>,
+    pub replay: Arc<Mutex<HashMap<AgentId, ReplaySlot>>>,
     /// Flood control for the security alerts the server raises itself.
     pub security_limiter: Arc<Mutex<SecurityAlertLimiter>>,
     /// Counters for refusals, by reason.
@@ -41,7 +44,7 @@ pub struct AppState {
 
 impl AppState {
     /// The replay slot of `agent`, created empty (not yet loaded) on first use.
-    pub fn replay_slot(&self, agent: &AgentId) -> Arc<tokio::sync::Mutex<Option<ReplayWindow>>> {
+    pub fn replay_slot(&self, agent: &AgentId) -> ReplaySlot {
         let mut map = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(agent.clone()).or_default().clone()
     }
@@ -95,10 +98,10 @@ impl SecurityAlertLimiter {
             // Evict entries whose quiet period is over; if none, the oldest one.
             let every = self.every;
             self.last.retain(|_, (at, _)| now.duration_since(*at) < every);
-            if self.last.len() >= self.cap {
-                if let Some(oldest) = self.last.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k) {
-                    self.last.remove(&oldest);
-                }
+            if self.last.len() >= self.cap
+                && let Some(oldest) = self.last.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+            {
+                self.last.remove(&oldest);
             }
         }
         self.last.insert((category, peer), (now, 0));

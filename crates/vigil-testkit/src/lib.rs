@@ -30,7 +30,8 @@ pub struct Lab {
 impl Lab {
     pub fn new() -> Result<Lab> {
         let dir = tempfile::tempdir()?;
-        Pki::at(dir.path()).init(&InitOptions { server_names: vec!["localhost".into(), "127.0.0.1".into()], force: false })?;
+        Pki::at(dir.path())
+            .init(&InitOptions { server_names: vec!["localhost".into(), "127.0.0.1".into()], force: false })?;
         Ok(Lab { dir })
     }
 
@@ -101,7 +102,12 @@ impl Lab {
 }
 
 /// GETs `path` with an API key; returns status and JSON body.
-pub async fn api_get(client: &reqwest::Client, server: SocketAddr, path: &str, key: Option<&str>) -> Result<(u16, serde_json::Value)> {
+pub async fn api_get(
+    client: &reqwest::Client,
+    server: SocketAddr,
+    path: &str,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value)> {
     let mut req = client.get(format!("https://localhost:{}{path}", server.port()));
     if let Some(k) = key {
         req = req.header("X-API-Key", k);
@@ -128,7 +134,13 @@ impl RawAgent {
             .use_preconfigured_tls((*tls).clone())
             .timeout(Duration::from_secs(10))
             .build()?;
-        Ok(RawAgent { cred, client, url: format!("https://localhost:{}/agent/v1/ingest", server.port()), epoch: 1, seq: 0 })
+        Ok(RawAgent {
+            cred,
+            client,
+            url: format!("https://localhost:{}/agent/v1/ingest", server.port()),
+            epoch: 1,
+            seq: 0,
+        })
     }
 
     /// Seals `items` as the next message.

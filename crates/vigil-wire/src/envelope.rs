@@ -113,9 +113,7 @@ pub struct Opened {
 
 fn aead_key(key: &SealingKey) -> Result<LessSafeKey, WireError> {
     // Only fails for a wrong key length, which the [u8; 32] type rules out.
-    UnboundKey::new(&AES_256_GCM, key.as_bytes())
-        .map(LessSafeKey::new)
-        .map_err(|_| WireError::Integrity)
+    UnboundKey::new(&AES_256_GCM, key.as_bytes()).map(LessSafeKey::new).map_err(|_| WireError::Integrity)
 }
 
 /// Seals `plaintext` under `key` with a fresh random nonce.

@@ -12,8 +12,8 @@ mod key;
 mod replay;
 
 pub use envelope::{
-    Batch, Header, MAX_BATCH_ITEMS, MAX_ENVELOPE_LEN, MessageKind, Opened, SealParams, WIRE_VERSION,
-    WireError, decode_batch, open, peek, seal, seal_batch,
+    Batch, Header, MAX_BATCH_ITEMS, MAX_ENVELOPE_LEN, MessageKind, Opened, SealParams, WIRE_VERSION, WireError,
+    decode_batch, open, peek, seal, seal_batch,
 };
 pub use key::{KeyError, SealingKey};
 pub use replay::{ReplayVerdict, ReplayWindow, WINDOW, within_clock_skew};

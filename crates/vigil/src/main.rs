@@ -100,7 +100,10 @@ fn certs(c: CertsCmd) -> Result<()> {
             println!("PKI created in {}", Pki::at(&dir).pki_dir().display());
             println!("{report}");
             println!("Server certificate names: {}", names.join(", "));
-            println!("Next: vigil certs agent AGENT-ID --dir {} --out AGENT-ID.cred --server https://HOST:8443", dir.display());
+            println!(
+                "Next: vigil certs agent AGENT-ID --dir {} --out AGENT-ID.cred --server https://HOST:8443",
+                dir.display()
+            );
             Ok(())
         }
         CertsCmd::Agent { id, dir, out, server, force } => {
@@ -205,7 +208,10 @@ async fn demo(d: cli::DemoArgs) -> Result<()> {
     println!("  Agent:    {} (metrics every {})", agent.agent_id, d.interval);
     println!("Try:");
     println!("  curl -s --cacert {} -H 'X-API-Key: {key}' {base}/api/v1/agents", abs(&ca).display());
-    println!("  curl -s --cacert {} -H 'X-API-Key: {key}' '{base}/api/v1/agents/demo-agent/metrics?limit=5'", abs(&ca).display());
+    println!(
+        "  curl -s --cacert {} -H 'X-API-Key: {key}' '{base}/api/v1/agents/demo-agent/metrics?limit=5'",
+        abs(&ca).display()
+    );
     println!("  curl -s --cacert {} -H 'X-API-Key: {key}' {base}/api/v1/alerts", abs(&ca).display());
     shutdown_signal().await;
     println!("Stopping…");

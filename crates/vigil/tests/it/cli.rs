@@ -59,7 +59,8 @@ fn config_check_names_file_line_and_key() {
 fn certs_commands_protect_keys() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let (code, out, err) = run(&["certs", "init", "--dir", d, "--server-name", "vigil.test", "--server-name", "10.0.0.1"]);
+    let (code, out, err) =
+        run(&["certs", "init", "--dir", d, "--server-name", "vigil.test", "--server-name", "10.0.0.1"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("vigil.test"), "{out}");
     let ca_key = dir.path().join("pki/ca.key");
@@ -135,12 +136,12 @@ fn demo_shows_metrics_within_ten_seconds() {
             .build()
             .unwrap();
         while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(r) = client.get(format!("{base}/api/v1/agents/demo-agent/metrics")).header("X-API-Key", &key).send().await {
-                if let Ok(v) = r.json::<serde_json::Value>().await {
-                    if v["samples"].as_array().is_some_and(|s| !s.is_empty()) {
-                        return Some(v);
-                    }
-                }
+            if let Ok(r) =
+                client.get(format!("{base}/api/v1/agents/demo-agent/metrics")).header("X-API-Key", &key).send().await
+                && let Ok(v) = r.json::<serde_json::Value>().await
+                && v["samples"].as_array().is_some_and(|s| !s.is_empty())
+            {
+                return Some(v);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

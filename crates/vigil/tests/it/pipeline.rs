@@ -10,7 +10,9 @@ fn samples(body: &serde_json::Value) -> Vec<(u64, u64, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["boot_epoch"].as_u64().unwrap(), s["index"].as_u64().unwrap(), s["id"].as_str().unwrap().to_owned()))
+        .map(|s| {
+            (s["boot_epoch"].as_u64().unwrap(), s["index"].as_u64().unwrap(), s["id"].as_str().unwrap().to_owned())
+        })
         .collect()
 }
 
@@ -51,10 +53,14 @@ async fn two_agents_metrics_are_stored_and_queryable() {
     }
 
     // Time filters bound the result.
-    let (st, body) =
-        api_get(&client, server.local_addr, "/api/v1/agents/web-01/metrics?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z", Some(&key))
-            .await
-            .unwrap();
+    let (st, body) = api_get(
+        &client,
+        server.local_addr,
+        "/api/v1/agents/web-01/metrics?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z",
+        Some(&key),
+    )
+    .await
+    .unwrap();
     assert_eq!(st, 200);
     assert!(samples(&body).is_empty());
 
@@ -93,7 +99,10 @@ async fn restarts_lose_nothing_and_duplicate_nothing() {
     // Server down: the agent spools.
     server.shutdown().await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(agent.counters.send_failures.load(std::sync::atomic::Ordering::Relaxed) > 0, "agent never noticed the outage");
+    assert!(
+        agent.counters.send_failures.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "agent never noticed the outage"
+    );
     // Agent killed without a flush, as by kill -9; then started again (epoch 2).
     let epoch1_taken = agent.counters.samples.load(std::sync::atomic::Ordering::Relaxed);
     agent.abort();

@@ -5,11 +5,17 @@ use vigil_model::{AgentInfo, Alert, Category, Item};
 use vigil_testkit::{Lab, RawAgent, api_get};
 
 fn heartbeat() -> Vec<Item> {
-    vec![Item::Heartbeat(AgentInfo { hostname: "raw".into(), os: "test".into(), version: "0".into(), interval_ms: 1000 })]
+    vec![Item::Heartbeat(AgentInfo {
+        hostname: "raw".into(),
+        os: "test".into(),
+        version: "0".into(),
+        interval_ms: 1000,
+    })]
 }
 
 async fn alerts_of(lab: &Lab, addr: std::net::SocketAddr, key: &str, category: &str) -> Vec<serde_json::Value> {
-    let (st, body) = api_get(&lab.api_client(), addr, &format!("/api/v1/alerts?category={category}"), Some(key)).await.unwrap();
+    let (st, body) =
+        api_get(&lab.api_client(), addr, &format!("/api/v1/alerts?category={category}"), Some(key)).await.unwrap();
     assert_eq!(st, 200, "{body}");
     body["alerts"].as_array().unwrap().clone()
 }
