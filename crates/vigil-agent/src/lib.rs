@@ -30,6 +30,8 @@ pub use spool::{Class, Spool, Taken};
 
 /// Largest batch body sent, bytes (well under the server's envelope limit).
 const MAX_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+/// Pause between priming the CPU counters and the first sample (sysinfo needs ≥ 200 ms).
+const CPU_PRIME: Duration = Duration::from_millis(250);
 /// How long shutdown waits for a last flush before leaving data in the spool.
 const FLUSH_ON_EXIT: Duration = Duration::from_secs(3);
 
@@ -212,6 +214,8 @@ async fn collect_loop(
         version: env!("CARGO_PKG_VERSION").into(),
         interval_ms,
     });
+    // CPU use is a difference between two readings: give the first one time to mean something.
+    tokio::time::sleep(CPU_PRIME).await;
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut index = 0u64;
