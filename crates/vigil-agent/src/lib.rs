@@ -4,11 +4,16 @@
 //!
 //! Two tasks on the tokio runtime: the collector (its blocking sysinfo and file work runs
 //! on `spawn_blocking`) and the shipper. They meet only at the spool, so a slow or absent
-//! server never stalls collection. The crate must not open listening sockets or hold
-//! detection logic (that is `vigil-detect`).
+//! server never stalls collection. Packet capture runs on dedicated threads (see
+//! [`capture`]): capture workers feed one detection thread running the `vigil-detect`
+//! engine, whose alerts go to the spool at once and wake the shipper; each interval the
+//! collector adds the capture's network statistics. The crate must not open listening
+//! sockets or hold detection logic (that is `vigil-detect`).
 
+pub mod capture;
 mod config;
 mod epoch;
+mod netstats;
 mod spool;
 
 use std::future::Future;
@@ -25,7 +30,8 @@ use vigil_model::{AgentId, AgentInfo, Item};
 use vigil_pki::AgentCredential;
 use vigil_wire::{MessageKind, SealParams, SealingKey};
 
-pub use config::{AgentOverrides, AgentSettings, EXAMPLE, check_url};
+pub use capture::{CaptureHandle, CaptureInput, CaptureStartError};
+pub use config::{AgentOverrides, AgentSettings, CaptureSettings, EXAMPLE, check_url};
 pub use spool::{Class, Spool, Taken};
 
 /// Largest batch body sent, bytes (well under the server's envelope limit).
@@ -102,6 +108,8 @@ pub struct RunningAgent {
     pub state_dir: PathBuf,
     /// Live counters.
     pub counters: Arc<AgentCounters>,
+    /// The packet capture, when it runs.
+    pub capture: Option<Arc<CaptureHandle>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -110,6 +118,9 @@ impl RunningAgent {
     /// Stops collecting, tries a last flush (up to 3 s), and leaves anything unsent in
     /// the spool for the next start.
     pub async fn shutdown(self) {
+        if let Some(c) = self.capture.clone() {
+            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+        }
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -119,6 +130,9 @@ impl RunningAgent {
     /// Stops at once without a last flush, as a crash or `kill -9` would (for tests of
     /// the spool; data already spooled is kept).
     pub fn abort(self) {
+        if let Some(c) = &self.capture {
+            c.stop();
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -161,6 +175,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let agent_id = cred.agent_id.clone();
     tracing::info!(agent = %agent_id, boot_epoch, server = %server, state_dir = %state_dir.display(), "agent starting");
 
+    let capture = start_capture(&settings, &agent_id, &spool, &wake);
     let collector = tokio::spawn(collect_loop(
         settings.clone(),
         agent_id.clone(),
@@ -168,6 +183,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         spool.clone(),
         wake.clone(),
         counters.clone(),
+        capture.clone(),
         rx.clone(),
     ));
     let shipper = Shipper {
@@ -182,7 +198,38 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         counters: counters.clone(),
     };
     let shipper = tokio::spawn(shipper.run(wake, rx));
-    Ok(RunningAgent { agent_id, boot_epoch, state_dir, counters, shutdown, tasks: vec![collector, shipper] })
+    Ok(RunningAgent { agent_id, boot_epoch, state_dir, counters, capture, shutdown, tasks: vec![collector, shipper] })
+}
+
+/// Starts packet capture and detection if enabled. Failure is logged (with the missing
+/// capability and the `setcap` line when that is the cause) and the agent goes on
+/// without capture: host metrics keep flowing.
+fn start_capture(
+    settings: &AgentSettings,
+    agent_id: &AgentId,
+    spool: &Arc<Spool>,
+    wake: &Arc<Notify>,
+) -> Option<Arc<CaptureHandle>> {
+    let c = &settings.capture;
+    if !c.enabled {
+        return None;
+    }
+    let input = match &c.pcap {
+        Some(p) => CaptureInput::File(p.clone()),
+        None => CaptureInput::Live(c.live.clone()),
+    };
+    let sink = capture::Sink { agent_id: agent_id.clone(), spool: spool.clone(), wake: wake.clone() };
+    match capture::start(&input, &settings.detect, c.queue_batches, c.top_talkers, sink) {
+        Ok(h) => Some(Arc::new(h)),
+        Err(e) if e.is_permission() => {
+            tracing::error!("{e}. Packet capture is off; host metrics go on.");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "packet capture could not start; host metrics go on");
+            None
+        }
+    }
 }
 
 /// Runs an agent until `signal` completes, then shuts it down cleanly.
@@ -201,6 +248,7 @@ async fn collect_loop(
     spool: Arc<Spool>,
     wake: Arc<Notify>,
     counters: Arc<AgentCounters>,
+    capture: Option<Arc<CaptureHandle>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let interval_ms = u64::try_from(settings.interval.as_millis()).unwrap_or(u64::MAX);
@@ -224,7 +272,7 @@ async fn collect_loop(
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let (state, spool, info) = (state.clone(), spool.clone(), info.clone());
+        let (state, spool, info, capture) = (state.clone(), spool.clone(), info.clone(), capture.clone());
         let this_index = index;
         let res = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
             let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -241,7 +289,11 @@ async fn collect_loop(
             // Alerts first: if the disk fills, they are the last to go.
             spool.put(Class::Alerts, &alerts)?;
             let stats = spool.stats();
-            spool.put(Class::Metrics, &[Item::Sample(sample), Item::Heartbeat((*info).clone()), Item::Stats(stats)])
+            let mut items = vec![Item::Sample(sample), Item::Heartbeat((*info).clone()), Item::Stats(stats)];
+            if let Some(c) = &capture {
+                items.push(Item::NetStats(c.take_netstats()));
+            }
+            spool.put(Class::Metrics, &items)
         })
         .await;
         match res {

@@ -321,7 +321,9 @@ mod tests {
     fn full_spool_drops_oldest_metrics_before_alerts() {
         let d = tempfile::tempdir().unwrap();
         let one = postcard::to_allocvec(&[hb(1)]).unwrap().len() as u64;
-        let s = Spool::open(d.path(), one * 3 + 200).unwrap();
+        // Room for the alert and about three metrics files, whatever an alert's size.
+        let cap = postcard::to_allocvec(&[alert()]).unwrap().len() as u64 + one * 3 + 8;
+        let s = Spool::open(d.path(), cap).unwrap();
         s.put(Class::Alerts, &[alert()]).unwrap();
         for i in 1..=6 {
             s.put(Class::Metrics, &[hb(i)]).unwrap();
@@ -329,12 +331,12 @@ mod tests {
         let st = s.stats();
         assert!(st.dropped_samples > 0);
         assert_eq!(st.dropped_alerts, 0);
-        assert!(st.spool_bytes <= one * 3 + 200);
+        assert!(st.spool_bytes <= cap);
         let t = s.take(100, 1 << 20);
         assert!(matches!(t.items[0], Item::Alert(_)), "alert kept");
         assert_eq!(t.items.last(), Some(&hb(6)), "newest metrics kept");
         drop(s);
-        let s = Spool::open(d.path(), one * 3 + 200).unwrap();
+        let s = Spool::open(d.path(), cap).unwrap();
         assert_eq!(s.stats().dropped_samples, st.dropped_samples, "drop counters persist");
     }
 

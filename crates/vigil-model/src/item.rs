@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{AgentInfo, AgentStats, Alert, Category, HostSample};
+use crate::{AgentInfo, AgentStats, Alert, Category, HostSample, NetStats};
 
 /// One thing an agent reports. A sealed batch carries a list of items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,9 @@ pub enum Item {
     Heartbeat(AgentInfo),
     /// The agent's own counters (spool use and drops).
     Stats(AgentStats),
+    /// Network statistics from the agent's packet capture for one interval. Appended
+    /// last: postcard numbers variants by position, so older items keep their encoding.
+    NetStats(NetStats),
 }
 
 /// The condition behind alert `alert_id` is back to normal.

@@ -31,6 +31,17 @@ metrics = "7d"
 alerts = "90d"
 # How often old data is deleted.
 interval = "1h"
+
+[api]
+# Requests per second allowed from one client address (API, dashboard, /metrics), and
+# the burst allowed above that rate. Past it the server answers 429 with Retry-After.
+client_rate = 20
+client_burst = 200
+# Requests per second allowed for one API key (all its clients and sessions together).
+key_rate = 50
+key_burst = 400
+# How long a dashboard login lasts.
+session_ttl = "12h"
 "#;
 
 #[derive(Debug, Deserialize, Default)]
@@ -41,6 +52,45 @@ struct FileConfig {
     clock_skew: Option<HumanDuration>,
     #[serde(default)]
     retention: RetentionFile,
+    #[serde(default)]
+    api: ApiFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    client_rate: Option<u32>,
+    client_burst: Option<u32>,
+    key_rate: Option<u32>,
+    key_burst: Option<u32>,
+    session_ttl: Option<HumanDuration>,
+}
+
+/// Limits of the human-facing routes (API, dashboard, `/metrics`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSettings {
+    /// Requests per second per client address.
+    pub client_rate: u32,
+    /// Burst per client address.
+    pub client_burst: u32,
+    /// Requests per second per API key.
+    pub key_rate: u32,
+    /// Burst per API key.
+    pub key_burst: u32,
+    /// Lifetime of a dashboard session.
+    pub session_ttl: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            client_rate: 20,
+            client_burst: 200,
+            key_rate: 50,
+            key_burst: 400,
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -66,6 +116,8 @@ pub struct ServerSettings {
     pub retain_alerts: Duration,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// API limits and sessions.
+    pub api: ApiSettings,
 }
 
 impl Default for ServerSettings {
@@ -77,6 +129,7 @@ impl Default for ServerSettings {
             retain_metrics: Duration::from_secs(7 * 86400),
             retain_alerts: Duration::from_secs(90 * 86400),
             retention_interval: Duration::from_secs(3600),
+            api: ApiSettings::default(),
         }
     }
 }
@@ -123,6 +176,13 @@ impl ServerSettings {
             retain_metrics: fc.retention.metrics.map_or(d.retain_metrics, |h| h.0),
             retain_alerts: fc.retention.alerts.map_or(d.retain_alerts, |h| h.0),
             retention_interval: fc.retention.interval.map_or(d.retention_interval, |h| h.0),
+            api: ApiSettings {
+                client_rate: fc.api.client_rate.unwrap_or(d.api.client_rate),
+                client_burst: fc.api.client_burst.unwrap_or(d.api.client_burst),
+                key_rate: fc.api.key_rate.unwrap_or(d.api.key_rate),
+                key_burst: fc.api.key_burst.unwrap_or(d.api.key_burst),
+                session_ttl: fc.api.session_ttl.map_or(d.api.session_ttl, |h| h.0),
+            },
         };
         let bad = |key: &str, message: &str| ConfigError::Value {
             path: path.to_owned(),
@@ -140,6 +200,19 @@ impl ServerSettings {
         }
         if s.retention_interval < Duration::from_secs(1) {
             return Err(bad("retention.interval", "expected at least 1s"));
+        }
+        for (key, v) in [
+            ("api.client_rate", s.api.client_rate),
+            ("api.client_burst", s.api.client_burst),
+            ("api.key_rate", s.api.key_rate),
+            ("api.key_burst", s.api.key_burst),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "expected at least 1"));
+            }
+        }
+        if s.api.session_ttl < Duration::from_secs(60) || s.api.session_ttl > Duration::from_secs(30 * 86400) {
+            return Err(bad("api.session_ttl", "expected between 1m and 30d"));
         }
         Ok(s)
     }

@@ -134,6 +134,10 @@ pub async fn ingest(
     *window = next;
     drop(guard);
     state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+    state.counters.samples.fetch_add(u64::from(outcome.samples), Ordering::Relaxed);
+    state.counters.alerts.fetch_add(u64::from(outcome.alerts), Ordering::Relaxed);
+    state.counters.duplicates.fetch_add(u64::from(outcome.duplicates), Ordering::Relaxed);
+    crate::events::publish_batch(&state, &cert_agent, &peer_text, now, &batch.items);
     tracing::debug!(agent = %cert_agent, epoch = h.boot_epoch, seq = h.seq, items = batch.items.len(), "batch stored");
     Ok(Json(serde_json::json!({
         "accepted": {"samples": outcome.samples, "alerts": outcome.alerts, "resolved": outcome.resolved},
@@ -202,7 +206,14 @@ async fn store_security_alert(state: &AppState, peer: &PeerInfo, cert_agent: &Ag
         obj.insert("similar_since_last_alert".into(), folded.into());
     }
     let peer_text = peer.addr.to_string();
-    if let Err(e) = state.store.insert_alert(&alert, Some(&peer_text), Utc::now()).await {
-        tracing::error!(error = %e, "cannot store security alert");
+    let now = Utc::now();
+    match state.store.insert_alert(&alert, Some(&peer_text), now).await {
+        Ok(true) => {
+            state.counters.alerts.fetch_add(1, Ordering::Relaxed);
+            let view = crate::events::new_alert_view(&alert, now, Some(&peer_text));
+            state.events.publish(crate::events::EventKind::Alert, &view);
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "cannot store security alert"),
     }
 }

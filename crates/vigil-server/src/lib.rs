@@ -1,17 +1,26 @@
 //! The vigil server: one TLS 1.3 port for agents (mutual TLS, sealed messages) and people
-//! (API keys), SQLite storage, retention.
+//! (API keys, dashboard sessions), SQLite storage, retention.
 //!
-//! This crate owns the listener and accept loop, the ingest route, the read API and the
-//! server's background tasks. It runs on the tokio runtime the binary builds; storage and
-//! PKI come from their crates, and it must not parse packets or hold detection logic.
+//! This crate owns the listener and accept loop, the ingest route, the REST API under
+//! `/api/v1` (described by an OpenAPI document generated from the handlers and served at
+//! `/api/v1/openapi.json`), live events (`/api/v1/events`), Prometheus metrics
+//! (`/metrics`), the embedded dashboard (`/`) and the server's background tasks. It runs
+//! on the tokio runtime the binary builds; storage and PKI come from their crates, and it
+//! must not parse packets or hold detection logic.
 
-mod api;
+pub mod admin;
+pub mod api;
 pub mod apikey;
+pub mod auth;
 mod config;
 mod error;
+pub mod events;
 mod ingest;
 mod listener;
+pub mod prom;
+pub mod ratelimit;
 mod state;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,15 +30,20 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::post;
 use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vigil_pki::Pki;
 use vigil_store::{ApiKeyRow, Store};
 
-pub use api::Caller;
-pub use config::{EXAMPLE, ServerOverrides, ServerSettings};
+pub use auth::Caller;
+pub use config::{ApiSettings, EXAMPLE, ServerOverrides, ServerSettings};
 pub use error::ApiError;
 pub use state::{AppState, Counters, PeerInfo, SecurityAlertLimiter};
 
@@ -121,20 +135,26 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServerErro
         .map_err(|source| ServerError::Bind { addr: settings.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: settings.listen, source })?;
 
+    let (shutdown, rx) = watch::channel(false);
     let state = AppState {
         store: store.clone(),
         agents: pki.agent_directory(),
+        limiter: Arc::new(ratelimit::RateLimiter::new(&settings.api)),
         settings: Arc::new(settings),
         replay: Arc::default(),
         security_limiter: Arc::new(Mutex::new(SecurityAlertLimiter::new(Duration::from_secs(10), 4096))),
         counters: Arc::default(),
+        events: Arc::new(events::EventHub::starting_now(events::RING_CAPACITY)),
+        agent_online: Arc::default(),
+        shutdown: rx.clone(),
     };
     let app = router(state.clone());
-    let (shutdown, rx) = watch::channel(false);
     let retention = tokio::spawn(retention_loop(state.clone(), rx.clone()));
+    let status = tokio::spawn(status_loop(state.clone(), rx.clone()));
     let task = tokio::spawn(async move {
         listener::serve(listener, tls, app, rx).await;
         let _ = retention.await;
+        let _ = status.await;
         store.close().await;
         tracing::info!("server stopped");
     });
@@ -160,17 +180,134 @@ pub fn print_admin_key(key: &str, data_dir: &Path) {
     println!("  {key}");
 }
 
+/// Largest JSON body the API accepts.
+pub const API_BODY_MAX: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "vigil API",
+        description = "REST API of the vigil server: agents, metrics, alerts, incidents, network figures, blocks, silences, API keys, the audit log and live events. Authenticate with an API key (`X-API-Key` or `Authorization: Bearer`) or a dashboard session cookie (changes then need `X-CSRF-Token`). Roles: viewer < operator < admin. Errors are `{\"error\": {\"code\", \"message\"}}`; a 400 names the bad field.",
+    ),
+    paths(agent_ingest_doc),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "server", description = "Health, overview, OpenAPI, Prometheus metrics"),
+        (name = "auth", description = "Dashboard login sessions"),
+        (name = "agents", description = "Agents and their metrics"),
+        (name = "alerts", description = "Alerts and their status"),
+        (name = "incidents", description = "Related alerts grouped"),
+        (name = "network", description = "Network figures"),
+        (name = "response", description = "Blocks and silences (operator)"),
+        (name = "admin", description = "API keys and the audit log (admin)"),
+        (name = "events", description = "Live events (Server-Sent Events)"),
+        (name = "agent", description = "The agent protocol (mutual TLS, sealed messages)"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "Dashboard session from POST /api/v1/auth/login; changes also need the X-CSRF-Token header",
+            ))),
+        );
+    }
+}
+
+/// Agents send sealed batches here (mutual TLS with a certificate from `vigil certs
+/// agent`; the body is a sealed envelope, see docs/protocol.md). Not for people.
+#[utoipa::path(
+    post,
+    path = "/agent/v1/ingest",
+    tag = "agent",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A sealed envelope"),
+    responses(
+        (status = 200, description = "Stored: `{accepted: {samples, alerts, resolved}, duplicates}`", body = serde_json::Value),
+        (status = 400, description = "Refused: integrity failure or bad payload", body = api::ErrorBody),
+        (status = 401, description = "No client certificate", body = api::ErrorBody),
+        (status = 403, description = "Certificate and message disagree, or the agent is revoked", body = api::ErrorBody),
+        (status = 409, description = "Replayed or stale message", body = api::ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn agent_ingest_doc() {}
+
+/// The OpenAPI document, served at `/api/v1/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "server",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = serde_json::Value))
+)]
+async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.as_str()).into_response()
+}
+
+static OPENAPI_JSON: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    openapi().to_pretty_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode the OpenAPI document");
+        "{}".into()
+    })
+});
+
+/// Every route for people, each registered with its OpenAPI description: a route cannot
+/// be added without its documentation, and the document lists exactly the routes served.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::health))
+        .routes(routes!(openapi_json))
+        .routes(routes!(api::overview))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::session))
+        .routes(routes!(api::agents))
+        .routes(routes!(api::agent))
+        .routes(routes!(api::metrics))
+        .routes(routes!(api::alerts))
+        .routes(routes!(api::alert))
+        .routes(routes!(api::ack_alert))
+        .routes(routes!(api::resolve_alert))
+        .routes(routes!(api::incidents))
+        .routes(routes!(api::incident))
+        .routes(routes!(api::network))
+        .routes(routes!(admin::list_blocks, admin::create_block))
+        .routes(routes!(admin::delete_block))
+        .routes(routes!(admin::list_silences, admin::create_silence))
+        .routes(routes!(admin::delete_silence))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(events::events))
+        .routes(routes!(prom::metrics))
+}
+
+/// The OpenAPI document of every route (people's and the agent protocol's).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let people = api
+        .fallback(web::fallback)
+        .layer(from_fn_with_state(state.clone(), auth::audit_layer))
+        .layer(from_fn_with_state(state.clone(), ratelimit::by_client))
+        .layer(DefaultBodyLimit::max(API_BODY_MAX));
     Router::new()
-        .route("/agent/v1/ingest", post(ingest::ingest))
-        .route("/api/v1/health", get(api::health))
-        .route("/api/v1/agents", get(api::agents))
-        .route("/api/v1/agents/{id}", get(api::agent))
-        .route("/api/v1/agents/{id}/metrics", get(api::metrics))
-        .route("/api/v1/alerts", get(api::alerts))
-        .fallback(|| async { ApiError::not_found("no such route; see /api/v1/health") })
-        .layer(DefaultBodyLimit::max(vigil_wire::MAX_ENVELOPE_LEN))
+        .route("/agent/v1/ingest", post(ingest::ingest).layer(DefaultBodyLimit::max(vigil_wire::MAX_ENVELOPE_LEN)))
+        .merge(people)
+        .layer(from_fn(web::security_headers))
         .with_state(state)
 }
 
@@ -216,6 +353,32 @@ fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Every few seconds: publishes agents going offline (or back), drops lapsed sessions.
+async fn status_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = Utc::now();
+        match state.store.list_agents().await {
+            Ok(rows) => {
+                for row in rows {
+                    state.note_agent_status(&row.id, api::is_online(&row, now), row.last_seen);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read agents for the status check"),
+        }
+        ticks += 1;
+        if ticks % 60 == 0
+            && let Err(e) = state.store.delete_expired_sessions(now).await
+        {
+            tracing::warn!(error = %e, "cannot delete lapsed sessions");
+        }
+    }
+}
+
 async fn retention_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let s = state.settings.clone();
     loop {
@@ -232,6 +395,82 @@ async fn retention_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(s.retention_interval) => {}
             _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route the server answers, by method and path. The router is built from the
+    /// same registrations as the document (`api_routes`), so this list pins both.
+    const ROUTES: &[(&str, &str)] = &[
+        ("post", "/agent/v1/ingest"),
+        ("get", "/api/v1/health"),
+        ("get", "/api/v1/openapi.json"),
+        ("get", "/api/v1/overview"),
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/logout"),
+        ("get", "/api/v1/auth/session"),
+        ("get", "/api/v1/agents"),
+        ("get", "/api/v1/agents/{id}"),
+        ("get", "/api/v1/agents/{id}/metrics"),
+        ("get", "/api/v1/alerts"),
+        ("get", "/api/v1/alerts/{id}"),
+        ("post", "/api/v1/alerts/{id}/ack"),
+        ("post", "/api/v1/alerts/{id}/resolve"),
+        ("get", "/api/v1/incidents"),
+        ("get", "/api/v1/incidents/{id}"),
+        ("get", "/api/v1/network"),
+        ("get", "/api/v1/blocks"),
+        ("post", "/api/v1/blocks"),
+        ("delete", "/api/v1/blocks/{id}"),
+        ("get", "/api/v1/silences"),
+        ("post", "/api/v1/silences"),
+        ("delete", "/api/v1/silences/{id}"),
+        ("get", "/api/v1/keys"),
+        ("post", "/api/v1/keys"),
+        ("delete", "/api/v1/keys/{id}"),
+        ("get", "/api/v1/audit"),
+        ("get", "/api/v1/events"),
+        ("get", "/metrics"),
+    ];
+
+    fn documented() -> Vec<(String, String)> {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                out.push((method.clone(), path.clone()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn openapi_lists_exactly_the_routes() {
+        let mut want: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        want.sort();
+        assert_eq!(documented(), want);
+    }
+
+    #[test]
+    fn every_people_route_names_its_errors_and_auth() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let public = ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/auth/login", "/agent/v1/ingest"];
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if public.contains(&path.as_str()) {
+                    continue;
+                }
+                assert!(op["security"].is_array(), "{method} {path} has no security requirement");
+                assert!(op["responses"]["401"].is_object(), "{method} {path} does not document 401");
+            }
+        }
+        for scheme in ["api_key", "bearer", "session"] {
+            assert!(doc["components"]["securitySchemes"][scheme].is_object(), "{scheme}");
         }
     }
 }

@@ -11,6 +11,8 @@ use vigil_store::Store;
 use vigil_wire::ReplayWindow;
 
 use crate::ServerSettings;
+use crate::events::{EventHub, EventKind};
+use crate::ratelimit::RateLimiter;
 
 /// One agent's replay window, loaded from storage on first use (`None` until then).
 pub type ReplaySlot = Arc<tokio::sync::Mutex<Option<ReplayWindow>>>;
@@ -40,6 +42,16 @@ pub struct AppState {
     pub security_limiter: Arc<Mutex<SecurityAlertLimiter>>,
     /// Counters for refusals, by reason.
     pub counters: Arc<Counters>,
+    /// Live events for the dashboard and other clients.
+    pub events: Arc<EventHub>,
+    /// Rate limits of the human-facing routes.
+    pub limiter: Arc<RateLimiter>,
+    /// Whether each agent seen since start was online at the last look, to publish changes
+    /// only. Keyed by authenticated agent ids (and the stored agent list): bounded by the
+    /// agents issued.
+    pub agent_online: Arc<Mutex<HashMap<AgentId, bool>>>,
+    /// Turns true when the server shuts down (ends event streams).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -47,6 +59,28 @@ impl AppState {
     pub fn replay_slot(&self, agent: &AgentId) -> ReplaySlot {
         let mut map = self.replay.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(agent.clone()).or_default().clone()
+    }
+
+    /// Records that `agent` was just heard from; publishes an `agent` event when it was
+    /// not known to be online.
+    pub fn set_agent_online(&self, agent: &AgentId, at: chrono::DateTime<chrono::Utc>) {
+        let was = self.agent_online.lock().unwrap_or_else(|p| p.into_inner()).insert(agent.clone(), true);
+        if was != Some(true) {
+            self.events.publish(
+                EventKind::Agent,
+                &serde_json::json!({"id": agent, "status": "online", "last_seen": at}),
+            );
+        }
+    }
+
+    /// Records `agent`'s status as seen by the periodic check; publishes a change.
+    pub fn note_agent_status(&self, agent: &AgentId, online: bool, last_seen: chrono::DateTime<chrono::Utc>) {
+        let was = self.agent_online.lock().unwrap_or_else(|p| p.into_inner()).insert(agent.clone(), online);
+        if was.is_some_and(|w| w != online) {
+            let status = if online { "online" } else { "offline" };
+            self.events
+                .publish(EventKind::Agent, &serde_json::json!({"id": agent, "status": status, "last_seen": last_seen}));
+        }
     }
 }
 
@@ -63,6 +97,12 @@ pub struct Counters {
     pub identity_refusals: std::sync::atomic::AtomicU64,
     /// Security alerts not stored because an identical one was stored moments before.
     pub security_alerts_suppressed: std::sync::atomic::AtomicU64,
+    /// Samples stored.
+    pub samples: std::sync::atomic::AtomicU64,
+    /// Alerts stored (agents' and the server's own).
+    pub alerts: std::sync::atomic::AtomicU64,
+    /// Items that were already stored (resent batches).
+    pub duplicates: std::sync::atomic::AtomicU64,
 }
 
 /// Decides whether a server-raised security alert is stored now or folded into the next

@@ -21,7 +21,9 @@
 //! Times are stored as unix milliseconds. Queries are built at run time (no
 //! `DATABASE_URL` at build time) in SQL kept close to what PostgreSQL also accepts.
 
+mod api;
 mod error;
+mod netstats;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -39,6 +41,11 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 use vigil_model::{AgentId, AgentInfo, AgentStats, Alert, AlertResolved, Category, HostSample, Item, Severity};
 
+pub use api::{
+    AlertCursor, AlertFilter, AlertStatus, AlertView, AuditEntry, BlockRow, CategoryCount, Change, HourCount,
+    IncidentFilter, IncidentRow, IncidentStatus, MetricPoint, PAGE_LIMIT_MAX, PoolStats, SERIES_LIMIT_MAX,
+    SessionRow, SilenceRow, SourceCount,
+};
 pub use error::StoreError;
 
 /// Most samples one [`Store::metrics`] call returns.
@@ -188,7 +195,7 @@ impl std::fmt::Debug for ApiKeyRow {
 /// What [`Store::apply_retention`] deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
-    /// Metric samples deleted.
+    /// Metric samples and network statistics intervals deleted.
     pub metrics_deleted: u64,
     /// Alerts deleted.
     pub alerts_deleted: u64,
@@ -337,6 +344,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err(path, OP))?;
+                }
+                Item::NetStats(n) => {
+                    if !netstats::insert_netstats(&mut tx, path, batch.agent, n).await? {
+                        out.duplicates = out.duplicates.saturating_add(1);
+                    }
                 }
                 Item::Stats(st) => {
                     sqlx::query(
@@ -535,7 +547,8 @@ impl Store {
         chunk: u32,
     ) -> Result<RetentionReport, StoreError> {
         let report = RetentionReport {
-            metrics_deleted: self.delete_older("metrics", ms(metrics_before), chunk).await?,
+            metrics_deleted: self.delete_older("metrics", ms(metrics_before), chunk).await?
+                + self.delete_older("netstats", ms(metrics_before), chunk).await?,
             alerts_deleted: self.delete_older("alerts", ms(alerts_before), chunk).await?,
         };
         tracing::debug!(metrics = report.metrics_deleted, alerts = report.alerts_deleted, "retention applied");

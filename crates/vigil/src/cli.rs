@@ -34,6 +34,39 @@ pub enum Command {
     /// Print an example configuration or check a configuration file.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Manage API keys (works on the database directly; the server may be running).
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCmd {
+    /// Create a key and print it (shown once; only its hash is stored).
+    Create {
+        /// Data dir of the server.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// What the key may do: viewer (read), operator (also ack, resolve, block, silence), admin (also keys, audit log).
+        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
+        role: String,
+        /// A label, e.g. who or what uses it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Data dir of the server.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Revoke a key: refused from now on, and its dashboard sessions end.
+    Revoke {
+        /// Key id (the 16 hex digits after `vgl_`; see `vigil apikey list`).
+        id: String,
+        /// Data dir of the server.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +140,13 @@ pub struct AgentArgs {
     /// State dir (boot epoch, spool). Default: <agent id>.state next to the credential file.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Capture on this interface (repeatable; `any` for all). Default: the default route's.
+    #[arg(long = "interface", value_name = "IF")]
+    pub interfaces: Vec<String>,
+    /// Push this capture file (pcap, pcapng, .gz) through detection and shipping instead of
+    /// capturing live, to check a deployment end to end.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

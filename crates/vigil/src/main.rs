@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use cli::{CertsCmd, Cli, Command, ConfigCmd, ConfigKind};
+use cli::{ApikeyCmd, CertsCmd, Cli, Command, ConfigCmd, ConfigKind};
 use vigil_agent::{AgentOverrides, AgentSettings};
 use vigil_model::AgentId;
 use vigil_pki::{InitOptions, Pki};
@@ -82,6 +82,8 @@ fn run(cli: Cli) -> Result<()> {
                 server_url: a.server,
                 interval: a.interval.map(|d| d.0),
                 state_dir: a.state_dir,
+                interfaces: a.interfaces,
+                pcap: a.pcap,
             };
             let settings = AgentSettings::load(a.config.as_deref(), &ov)?;
             runtime()?.block_on(vigil_agent::run(settings, shutdown_signal()))?;
@@ -89,7 +91,65 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(d) => runtime()?.block_on(demo(d)),
         Command::Config(c) => config(c),
+        Command::Apikey(c) => runtime()?.block_on(apikey(c)),
     }
+}
+
+async fn apikey(c: ApikeyCmd) -> Result<()> {
+    let open = |dir: &Path| {
+        let db = dir.join(vigil_server::DATABASE_FILE);
+        let dir = dir.to_owned();
+        async move {
+            if !db.exists() {
+                bail!("no database at {}: start the server once with --data-dir {}", db.display(), dir.display());
+            }
+            Ok(vigil_store::Store::open(&db).await?)
+        }
+    };
+    match c {
+        ApikeyCmd::Create { data_dir, role, name } => {
+            let role = vigil_server::apikey::Role::parse(&role).context("--role: expected viewer, operator or admin")?;
+            let store = open(&data_dir).await?;
+            let (row, text) = vigil_server::admin::make_key(&store, name.trim(), role)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the key: {}", e.message))?;
+            store.close().await;
+            eprintln!("Created {} key {:?} (id {}). It is shown once; store it now:", row.role, row.name, row.id);
+            println!("{text}");
+        }
+        ApikeyCmd::List { data_dir } => {
+            let store = open(&data_dir).await?;
+            let keys = store.list_api_keys().await?;
+            store.close().await;
+            println!("{:<16}  {:<8}  {:<20}  {:<25}  name", "id", "role", "created", "revoked");
+            for k in keys {
+                println!(
+                    "{:<16}  {:<8}  {:<20}  {:<25}  {}",
+                    k.id,
+                    k.role,
+                    k.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    k.revoked_at.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                    k.name
+                );
+            }
+        }
+        ApikeyCmd::Revoke { id, data_dir } => {
+            let store = open(&data_dir).await?;
+            let Some(row) = store.api_key(&id).await? else {
+                store.close().await;
+                bail!("no API key with id {id:?}; see `vigil apikey list --data-dir {}`", data_dir.display());
+            };
+            let revoked = store.revoke_api_key(&id, chrono::Utc::now()).await?;
+            let ended = store.delete_sessions_of_key(&id).await?;
+            store.close().await;
+            if revoked {
+                println!("Key {id} ({:?}) revoked; {ended} dashboard session(s) ended.", row.name);
+            } else {
+                println!("Key {id} ({:?}) was already revoked.", row.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn certs(c: CertsCmd) -> Result<()> {
@@ -165,7 +225,7 @@ fn config(c: ConfigCmd) -> Result<()> {
 /// Agent files have keys a server file never has; anything else is checked as a server file.
 fn guess_kind(file: &Path, text: &str) -> Result<ConfigKind> {
     let table: toml::Table = vigil_config::parse(file, text)?;
-    let agent_keys = ["credentials", "server_url", "interval", "state_dir", "thresholds", "spool", "shipping"];
+    let agent_keys = ["credentials", "server_url", "interval", "state_dir", "thresholds", "spool", "shipping", "capture", "detect"];
     Ok(if table.keys().any(|k| agent_keys.contains(&k.as_str())) { ConfigKind::Agent } else { ConfigKind::Server })
 }
 

@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod api;
+mod browser;
 mod cli;
+mod events;
+mod lab;
 mod pipeline;
 mod security;

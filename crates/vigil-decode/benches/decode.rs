@@ -1,0 +1,219 @@
+//! Criterion benches, one per decoder: `cargo bench -p vigil-decode --bench decode`.
+//!
+//! Timed by default with the benchmark thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`),
+//! which is the per-core cost we budget and stays honest on a shared, loaded machine where
+//! wall time also counts time spent waiting for a core. `VIGIL_BENCH_CLOCK=wall` switches
+//! to criterion's wall clock.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, Throughput};
+use vigil_decode::{LinkType, decode, dns, http, tls};
+
+/// Nanoseconds this thread has run on a CPU (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
+fn thread_cpu_ns() -> Option<u64> {
+    let t = cpu_time::ThreadTime::try_now().ok()?;
+    u64::try_from(t.as_duration().as_nanos()).ok()
+}
+
+/// Criterion measurement: thread CPU time in nanoseconds.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns().unwrap_or(0)
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().unwrap_or(0).saturating_sub(start).max(1)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        let (per_iter, unit) = match throughput {
+            Throughput::Elements(n) => (*n as f64, "Melem/s (cpu)"),
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (*n as f64, "MB/s (cpu)"),
+            Throughput::Bits(n) => (*n as f64, "Mbit/s (cpu)"),
+            _ => (1.0, "M/s (cpu)"),
+        };
+        values.iter_mut().for_each(|v| *v = per_iter * 1e3 / *v);
+        unit
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+/// Ethernet + IPv4 + TCP (ACK|PSH with timestamps) + 100 bytes of payload.
+fn eth_ipv4_tcp() -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x08, 0x00];
+    let tcp_len = 32 + 100;
+    let total = (20 + tcp_len) as u16;
+    f.extend([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend([192, 0, 2, 1, 198, 51, 100, 7]);
+    // header checksum
+    let mut sum = 0u32;
+    for c in f[14..34].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    f[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 2, 0x80, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+    f.extend([0x61u8; 100]);
+    f
+}
+
+fn dns_response() -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+    for l in ["www", "example", "com"] {
+        m.push(l.len() as u8);
+        m.extend(l.as_bytes());
+    }
+    m.extend([0, 0, 1, 0, 1]);
+    m.extend([0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 8, 5, b'a', b'l', b'i', b'a', b's', 0xc0, 16]);
+    m.extend([0xc0, 45, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+    m
+}
+
+fn client_hello() -> Vec<u8> {
+    let sni = b"www.example.com";
+    let mut ext = Vec::new();
+    ext.extend([0, 0]);
+    ext.extend(((sni.len() + 5) as u16).to_be_bytes());
+    ext.extend(((sni.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend((sni.len() as u16).to_be_bytes());
+    ext.extend(sni);
+    ext.extend([0, 43, 0, 7, 6, 0x1a, 0x1a, 3, 4, 3, 3]);
+    ext.extend([0, 16, 0, 14, 0, 12, 2, b'h', b'2', 8]);
+    ext.extend(b"http/1.1");
+    ext.extend([0, 10, 0, 8, 0, 6, 0, 0x1d, 0, 0x17, 0, 0x18]);
+    ext.extend([0, 51, 0, 38, 0, 36, 0, 0x1d, 0, 32]);
+    ext.extend([0x42; 32]);
+    let mut body = vec![3, 3];
+    body.extend([7u8; 32]);
+    body.push(32);
+    body.extend([9u8; 32]);
+    let suites: [u16; 16] = [
+        0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f,
+        0x0035, 0x000a,
+    ];
+    body.extend(((suites.len() * 2) as u16).to_be_bytes());
+    for s in suites {
+        body.extend(s.to_be_bytes());
+    }
+    body.extend([1, 0]);
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut rec = vec![22, 3, 1];
+    rec.extend(((body.len() + 4) as u16).to_be_bytes());
+    rec.extend([1, 0]);
+    rec.extend((body.len() as u16).to_be_bytes());
+    rec.extend(body);
+    rec
+}
+
+const HTTP_REQUEST: &[u8] = b"GET /index.html?q=1 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate\r\nAuthorization: Basic dGVzdDp0ZXN0\r\nConnection: keep-alive\r\n\r\n";
+
+fn benches<M: Measurement>(c: &mut Criterion<M>) {
+    let frame = eth_ipv4_tcp();
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("eth_ipv4_tcp", |b| {
+        b.iter(|| {
+            let p = decode(LinkType::ETHERNET, black_box(&frame)).ok();
+            black_box(p.map(|p| (p.src_port(), p.anomalies)))
+        })
+    });
+    g.bench_function("eth_ipv4_tcp+options", |b| {
+        b.iter(|| {
+            let p = decode(LinkType::ETHERNET, black_box(&frame)).ok();
+            black_box(p.and_then(|p| p.tcp().map(|t| t.parsed_options())))
+        })
+    });
+    g.bench_function("eth_ipv4_tcp+l4_checksum", |b| {
+        b.iter(|| {
+            let p = decode(LinkType::ETHERNET, black_box(&frame)).ok();
+            black_box(p.map(|mut p| p.verify_l4_checksum()))
+        })
+    });
+    let msg = dns_response();
+    g.bench_function("dns_response", |b| b.iter(|| black_box(dns::parse(black_box(&msg)).map(|m| m.answers.len()))));
+    g.bench_function("dns_header_only", |b| b.iter(|| black_box(dns::DnsHeader::parse(black_box(&msg)))));
+    let ch = client_hello();
+    g.bench_function("tls_client_hello", |b| {
+        b.iter(|| black_box(tls::client_hello(black_box(&ch)).map(|h| (h.sni(), h.max_version()))))
+    });
+    g.bench_function("http_request", |b| {
+        b.iter(|| {
+            black_box(
+                http::parse_request(black_box(HTTP_REQUEST)).map(|r| (r.host, r.authorization().map(|a| a.is_basic()))),
+            )
+        })
+    });
+    g.bench_function("http_request+basic_user", |b| {
+        b.iter(|| {
+            black_box(
+                http::parse_request(black_box(HTTP_REQUEST))
+                    .ok()
+                    .and_then(|r| r.authorization())
+                    .and_then(|a| a.basic_user()),
+            )
+        })
+    });
+    g.finish();
+}
+
+fn main() {
+    let wall = std::env::var("VIGIL_BENCH_CLOCK").as_deref() == Ok("wall") || thread_cpu_ns().is_none();
+    if wall {
+        let mut c: Criterion<WallTime> = Criterion::default().configure_from_args();
+        benches(&mut c);
+        c.final_summary();
+    } else {
+        // Sanity check that the clock moves before trusting it.
+        let t0 = thread_cpu_ns().unwrap_or(0);
+        let spin = Instant::now();
+        while spin.elapsed().as_millis() < 20 {
+            black_box(0u64);
+        }
+        assert!(thread_cpu_ns().unwrap_or(0) > t0, "thread CPU clock does not advance");
+        let mut c = Criterion::default().with_measurement(ThreadCpu).configure_from_args();
+        benches(&mut c);
+        c.final_summary();
+    }
+}

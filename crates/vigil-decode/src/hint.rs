@@ -1,0 +1,97 @@
+//! Cheap hints that tell a detector which L7 parser to try on a payload.
+//!
+//! Ports first ([`by_port`]), content second ([`sniff`]): HTTP on tcp/22 or TLS on
+//! tcp/8080 is found by content, and both checks cost a few comparisons.
+
+use crate::http;
+
+/// An application protocol this crate can parse (or recognise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AppProtocol {
+    /// DNS (UDP, or TCP with a length prefix).
+    Dns,
+    /// HTTP/1.x.
+    Http,
+    /// TLS or SSL.
+    Tls,
+    /// FTP control.
+    Ftp,
+    /// Telnet.
+    Telnet,
+    /// POP3.
+    Pop3,
+    /// IMAP.
+    Imap,
+    /// SMTP.
+    Smtp,
+    /// SSH (recognised, not parsed).
+    Ssh,
+}
+
+/// IP protocol number of TCP.
+pub const IPPROTO_TCP: u8 = 6;
+/// IP protocol number of UDP.
+pub const IPPROTO_UDP: u8 = 17;
+
+fn tcp_port(port: u16) -> Option<AppProtocol> {
+    Some(match port {
+        53 => AppProtocol::Dns,
+        80 | 8000 | 8008 | 8080 | 3128 => AppProtocol::Http,
+        443 | 465 | 636 | 853 | 993 | 995 | 8443 => AppProtocol::Tls,
+        21 => AppProtocol::Ftp,
+        23 => AppProtocol::Telnet,
+        110 => AppProtocol::Pop3,
+        143 => AppProtocol::Imap,
+        25 | 587 => AppProtocol::Smtp,
+        22 => AppProtocol::Ssh,
+        _ => return None,
+    })
+}
+
+fn udp_port(port: u16) -> Option<AppProtocol> {
+    matches!(port, 53 | 5353 | 5355).then_some(AppProtocol::Dns)
+}
+
+/// The protocol suggested by the well-known port on either side (destination first).
+pub fn by_port(ip_protocol: u8, src_port: u16, dst_port: u16) -> Option<AppProtocol> {
+    let f = match ip_protocol {
+        IPPROTO_TCP => tcp_port,
+        IPPROTO_UDP => udp_port,
+        _ => return None,
+    };
+    f(dst_port).or_else(|| f(src_port))
+}
+
+/// The protocol suggested by the first bytes of a TCP payload: a TLS record or SSLv2
+/// hello, an HTTP request or response, an SSH banner.
+pub fn sniff(payload: &[u8]) -> Option<AppProtocol> {
+    match payload {
+        [20..=24, 3, 0..=4, ..] => Some(AppProtocol::Tls),
+        [b0, _, 1, 0 | 3, ..] if b0 & 0x80 != 0 => Some(AppProtocol::Tls), // SSLv2 client hello
+        [b'S', b'S', b'H', b'-', ..] => Some(AppProtocol::Ssh),
+        [b'H', b'T', b'T', b'P', b'/', b'1', ..] => Some(AppProtocol::Http),
+        _ if http::looks_like_request(payload) => Some(AppProtocol::Http),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_and_content() {
+        assert_eq!(by_port(IPPROTO_TCP, 51000, 443), Some(AppProtocol::Tls));
+        assert_eq!(by_port(IPPROTO_TCP, 21, 51000), Some(AppProtocol::Ftp));
+        assert_eq!(by_port(IPPROTO_UDP, 5353, 5353), Some(AppProtocol::Dns));
+        assert_eq!(by_port(IPPROTO_UDP, 1, 443), None);
+        assert_eq!(by_port(1, 53, 53), None);
+        assert_eq!(sniff(b"\x16\x03\x01\x02\x00"), Some(AppProtocol::Tls));
+        assert_eq!(sniff(b"\x80\x2e\x01\x00\x02"), Some(AppProtocol::Tls));
+        assert_eq!(sniff(b"GET / HTTP/1.1\r\n"), Some(AppProtocol::Http));
+        assert_eq!(sniff(b"HTTP/1.1 200 OK"), Some(AppProtocol::Http));
+        assert_eq!(sniff(b"SSH-2.0-OpenSSH_8.7"), Some(AppProtocol::Ssh));
+        assert_eq!(sniff(b"USER x"), None);
+        assert_eq!(sniff(b""), None);
+    }
+}

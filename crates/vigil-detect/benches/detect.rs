@@ -1,0 +1,81 @@
+//! Criterion benchmarks of the engine per detector group and all together, over a mixed
+//! packet set (web flows with TLS and HTTP, DNS, a scan, ICMP, ARP). Throughput is in
+//! packets. `cargo bench -p vigil-detect --bench detect`.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vigil_detect::testutil::{TcpPacket, arp, dns_query, flags, icmp_echo, mac, tls_client_hello, tls_server_hello, udp};
+use vigil_detect::{DetectConfig, Engine, EngineOptions, Frame, Group};
+
+fn mixed() -> Vec<(i64, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut ts = 1_700_000_000_000_000_000i64;
+    let mut push = |v: &mut Vec<(i64, Vec<u8>)>, p: Vec<u8>| {
+        ts += 20_000;
+        v.push((ts, p));
+    };
+    for c in 0..200u32 {
+        let client = format!("10.0.{}.{}", c / 250, c % 250 + 1);
+        let server = format!("93.184.{}.{}", c % 7, c % 200 + 1);
+        let sport = 40000 + c as u16;
+        let https = c % 3 != 0;
+        let dport = if https { 443 } else { 80 };
+        push(&mut v, TcpPacket::new(&client, sport, &server, dport).flags(flags::SYN).seq(0).build());
+        push(&mut v, TcpPacket::new(&server, dport, &client, sport).macs(mac(2), mac(1)).flags(flags::SYN_ACK).seq(0).ack(1).build());
+        let hello = if https { tls_client_hello("www.example.com") } else { b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\n\r\n".to_vec() };
+        push(&mut v, TcpPacket::new(&client, sport, &server, dport).flags(flags::PSH_ACK).seq(1).ack(1).payload(&hello).build());
+        if https {
+            push(&mut v, TcpPacket::new(&server, dport, &client, sport).macs(mac(2), mac(1)).flags(flags::PSH_ACK).seq(1).ack(1 + hello.len() as u32).payload(&tls_server_hello(0x0303, 0xc02f)).build());
+        }
+        let chunk = vec![0x5au8; 1400];
+        for k in 0..20u32 {
+            push(&mut v, TcpPacket::new(&server, dport, &client, sport).macs(mac(2), mac(1)).flags(flags::ACK).seq(200 + k * 1400).ack(1 + hello.len() as u32).payload(&chunk).build());
+            if k % 2 == 1 {
+                push(&mut v, TcpPacket::new(&client, sport, &server, dport).flags(flags::ACK).seq(1 + hello.len() as u32).ack(200 + (k + 1) * 1400).build());
+            }
+        }
+        push(&mut v, udp(&client, 50000 + c as u16, "10.0.0.53", 53, &dns_query(c as u16, &format!("host{c}.example.com"), 1)));
+    }
+    for i in 0..100u16 {
+        push(&mut v, TcpPacket::new("10.0.9.66", 55555, "10.0.0.1", 1 + i).flags(flags::SYN).build());
+        push(&mut v, icmp_echo("10.0.9.70", "10.0.0.1", 1, i, &[0; 56]));
+    }
+    for i in 0..20u8 {
+        push(&mut v, arp(1, mac(i + 10), &format!("10.0.0.{}", i + 10), [0; 6], "10.0.0.1"));
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let packets = mixed();
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(packets.len() as u64));
+    let cases: [(&str, Vec<Group>); 4] = [
+        ("all_groups", Group::ALL.to_vec()),
+        ("rates", vec![Group::Rates]),
+        ("flows", vec![Group::Flows]),
+        ("local", vec![Group::Local]),
+    ];
+    for (name, groups) in cases {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || Engine::with_options(DetectConfig::default(), EngineOptions { groups: groups.clone(), ..EngineOptions::default() }).unwrap(),
+                |mut e| {
+                    let mut out = Vec::new();
+                    for (ts, p) in &packets {
+                        e.process(&Frame { ts_nanos: *ts, link_type: 1, orig_len: p.len() as u32, data: p }, &mut out);
+                    }
+                    black_box(out.len())
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

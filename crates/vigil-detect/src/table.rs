@@ -1,0 +1,292 @@
+//! A bounded map with least-recently-used eviction: the only kind of map keyed by packet
+//! data in the engine.
+//!
+//! Entries live in one dense `Vec` linked into a recency list by `u32` indices, and a hash
+//! map points from key to slot: no allocation per entry, an honest size estimate, and a
+//! deterministic eviction order (the recency list depends only on the packet sequence,
+//! never on hash values, so the keyed hasher's random seed cannot change any output).
+//!
+//! Because every access moves an entry to the front, the back holds the entry touched
+//! longest ago: [`Table::expire`] drops idle entries from there in O(expired).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::mem::size_of;
+
+/// The hasher of every table: keyed (HashDoS-resistant against attacker-chosen keys), with
+/// the seed given to the engine.
+pub(crate) type Hasher = ahash::RandomState;
+
+const NIL: u32 = u32::MAX;
+
+struct Slot<K, V> {
+    key: K,
+    val: V,
+    prev: u32,
+    next: u32,
+}
+
+/// Bytes one entry can cost at most, including the hash index at its worst load (hashbrown
+/// may double its buckets once when tombstones pile up under churn).
+pub(crate) fn entry_bytes<K, V>() -> usize {
+    size_of::<Slot<K, V>>() + 2 * (size_of::<(K, u32)>() + 1) * 8 / 7 + 1
+}
+
+/// A map with at most `cap` entries; inserting into a full map evicts the least recently
+/// used entry.
+pub(crate) struct Table<K, V> {
+    map: HashMap<K, u32, Hasher>,
+    slots: Vec<Slot<K, V>>,
+    head: u32,
+    tail: u32,
+    cap: usize,
+    evictions: u64,
+}
+
+impl<K: Hash + Eq + Copy, V> Table<K, V> {
+    /// A table holding at most as many entries as fit in `budget_bytes` (at least 16).
+    pub(crate) fn with_budget(budget_bytes: u64, hasher: &Hasher) -> Self {
+        let per = entry_bytes::<K, V>() as u64;
+        let mut cap = (budget_bytes / per.max(1)).max(16);
+        // hashbrown rounds buckets up to a power of two: shrink until the worst case fits.
+        while cap > 16 && Self::worst_bytes(cap as usize) > budget_bytes.max(16 * per) {
+            cap = cap * 15 / 16;
+        }
+        Table {
+            map: HashMap::with_hasher(hasher.clone()),
+            slots: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            cap: usize::try_from(cap).unwrap_or(usize::MAX).min(NIL as usize - 1),
+            evictions: 0,
+        }
+    }
+
+    fn worst_bytes(cap: usize) -> u64 {
+        let buckets = (2 * cap * 8 / 7).next_power_of_two();
+        (cap * size_of::<Slot<K, V>>() + buckets * (size_of::<(K, u32)>() + 1)) as u64
+    }
+
+    /// Most entries.
+    #[cfg(test)]
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Entries now.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries evicted to make room so far.
+    pub(crate) fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Bytes allocated now (hash index, slots), excluding heap data owned by values.
+    pub(crate) fn mem_bytes(&self) -> u64 {
+        let buckets = if self.map.capacity() == 0 { 0 } else { (self.map.capacity() * 8 / 7).next_power_of_two() };
+        (buckets * (size_of::<(K, u32)>() + 1) + self.slots.capacity() * size_of::<Slot<K, V>>()) as u64
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = match self.slots.get(i as usize) {
+            Some(s) => (s.prev, s.next),
+            None => return,
+        };
+        match self.slots.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slots.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.prev = NIL;
+            s.next = old;
+        }
+        match self.slots.get_mut(old as usize) {
+            Some(h) => h.prev = i,
+            None => self.tail = i,
+        }
+        self.head = i;
+    }
+
+    fn touch(&mut self, i: u32) {
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
+    }
+
+    /// The value for `key`, marking it most recently used.
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = *self.map.get(key)?;
+        self.touch(i);
+        self.slots.get_mut(i as usize).map(|s| &mut s.val)
+    }
+
+    /// The value for `key` without changing its recency.
+    pub(crate) fn peek(&self, key: &K) -> Option<&V> {
+        let i = *self.map.get(key)?;
+        self.slots.get(i as usize).map(|s| &s.val)
+    }
+
+    /// The value for `key`, inserted with `make` if absent (evicting the least recently
+    /// used entry when full); the flag is true when it was inserted.
+    pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        if let Some(&i) = self.map.get(&key) {
+            self.touch(i);
+            // Indices in the map always name a live slot.
+            return (&mut self.slots[i as usize].val, false);
+        }
+        let i = if self.slots.len() >= self.cap && self.tail != NIL {
+            // Reuse the least recently used slot.
+            let i = self.tail;
+            self.unlink(i);
+            self.evictions += 1;
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                self.map.remove(&s.key);
+                s.key = key;
+                s.val = make();
+            }
+            i
+        } else {
+            if self.slots.len() == self.slots.capacity() {
+                // Grow by doubling, but never past the cap (Vec's own doubling could).
+                let want = (self.slots.capacity() * 2).max(16).min(self.cap);
+                self.slots.reserve_exact(want.saturating_sub(self.slots.len()));
+            }
+            let i = self.slots.len() as u32;
+            self.slots.push(Slot { key, val: make(), prev: NIL, next: NIL });
+            i
+        };
+        self.map.insert(key, i);
+        self.push_front(i);
+        // `i` is a slot index written just above.
+        (&mut self.slots[i as usize].val, true)
+    }
+
+    /// Removes `key`, returning its value.
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.map.remove(key)?;
+        self.unlink(i);
+        let last = self.slots.len().checked_sub(1)? as u32;
+        let removed = self.slots.swap_remove(i as usize);
+        if i != last {
+            // The last slot moved into the hole: point its neighbours and the index at it.
+            let (prev, next, k) = {
+                let s = &self.slots[i as usize];
+                (s.prev, s.next, s.key)
+            };
+            match self.slots.get_mut(prev as usize) {
+                Some(p) => p.next = i,
+                None => self.head = i,
+            }
+            match self.slots.get_mut(next as usize) {
+                Some(n) => n.prev = i,
+                None => self.tail = i,
+            }
+            self.map.insert(k, i);
+        }
+        Some(removed.val)
+    }
+
+    /// The least recently used entry.
+    pub(crate) fn oldest(&self) -> Option<(&K, &V)> {
+        self.slots.get(self.tail as usize).map(|s| (&s.key, &s.val))
+    }
+
+    /// Removes least recently used entries while `idle(value)` says they are idle; returns
+    /// how many were removed.
+    pub(crate) fn expire(&mut self, mut idle: impl FnMut(&V) -> bool) -> usize {
+        let mut n = 0;
+        while let Some((k, v)) = self.oldest() {
+            if !idle(v) {
+                break;
+            }
+            let k = *k;
+            self.remove(&k);
+            n += 1;
+        }
+        n
+    }
+
+    /// Iterates the entries from most to least recently used (a deterministic order).
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let mut i = self.head;
+        std::iter::from_fn(move || {
+            let s = self.slots.get(i as usize)?;
+            i = s.next;
+            Some((&s.key, &s.val))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(cap_entries: usize) -> Table<u32, u64> {
+        let h = Hasher::with_seeds(1, 2, 3, 4);
+        let mut t = Table::with_budget(0, &h);
+        t.cap = cap_entries;
+        t
+    }
+
+    #[test]
+    fn evicts_least_recently_used_and_counts() {
+        let mut t = table(3);
+        for k in 0..3 {
+            t.get_or_insert_with(k, || u64::from(k) * 10);
+        }
+        assert!(t.get_mut(&0).is_some()); // 0 is now the most recent; 1 the oldest
+        let (_, inserted) = t.get_or_insert_with(3, || 30);
+        assert!(inserted);
+        assert_eq!(t.evictions(), 1);
+        assert!(t.peek(&1).is_none());
+        assert_eq!(t.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [3, 0, 2]);
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn remove_and_expire_keep_links_consistent() {
+        let mut t = table(100);
+        for k in 0..10 {
+            t.get_or_insert_with(k, || u64::from(k));
+        }
+        assert_eq!(t.remove(&3), Some(3));
+        assert_eq!(t.remove(&9), Some(9));
+        assert_eq!(t.remove(&42), None);
+        assert_eq!(t.len(), 8);
+        for k in [0, 1, 2, 4, 5, 6, 7, 8] {
+            assert_eq!(t.peek(&k), Some(&u64::from(k)), "key {k}");
+        }
+        assert_eq!(t.iter().count(), 8);
+        // Expire the oldest while their value is below 5.
+        let n = t.expire(|v| *v < 5);
+        assert!(n >= 1);
+        assert!(t.iter().all(|(_, v)| *v >= 5 || t.oldest().map(|(_, o)| *o >= 5).unwrap_or(true)));
+        assert_eq!(t.iter().count(), t.len());
+    }
+
+    #[test]
+    fn budget_bounds_the_cap_and_the_estimate() {
+        let h = Hasher::with_seeds(1, 2, 3, 4);
+        let budget = 1 << 20;
+        let mut t: Table<u64, [u8; 40]> = Table::with_budget(budget, &h);
+        assert!(t.cap() > 1000);
+        for k in 0..(t.cap() as u64 * 3) {
+            t.get_or_insert_with(k, || [0; 40]);
+        }
+        assert_eq!(t.len(), t.cap());
+        assert!(t.mem_bytes() <= budget, "{} > {budget}", t.mem_bytes());
+        assert_eq!(t.evictions(), t.cap() as u64 * 2);
+    }
+}

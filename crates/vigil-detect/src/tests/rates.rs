@@ -1,0 +1,185 @@
+//! port_scan, syn_flood, icmp_flood, brute_force.
+
+use vigil_model::Category;
+
+use super::*;
+use crate::testutil::{TcpPacket, flags, icmp_echo, udp};
+
+fn syn(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    TcpPacket::new(src, sport, dst, dport).flags(flags::SYN).seq(77).build()
+}
+
+fn syn_ack(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    TcpPacket::new(src, sport, dst, dport).flags(flags::SYN_ACK).seq(5).ack(78).build()
+}
+
+fn scan(ports: u16, spacing: f64) -> Trace {
+    (0..ports).map(|i| (100.0 + f64::from(i) * spacing, syn("10.0.0.66", 50000, "10.0.0.1", 1 + i))).collect()
+}
+
+#[test]
+fn port_scan_fires_at_15_ports() {
+    let a = run(&scan(15, 0.1));
+    let s = one(&a, Category::PortScan, ip("10.0.0.66"), ip("10.0.0.1"));
+    assert_eq!(s.evidence["distinct_ports"], 15);
+    assert_eq!(s.evidence["scan_type"], "tcp");
+    assert_eq!(s.src_mac.as_deref(), Some("02:00:00:00:00:01"));
+    assert_eq!(a.len(), 1, "{a:#?}");
+}
+
+#[test]
+fn port_scan_quiet_at_14_ports_or_spread_out() {
+    none(&run(&scan(14, 0.1)), Category::PortScan);
+    // 15 ports over 14 s: never 15 inside one 10 s window.
+    none(&run(&scan(15, 1.0)), Category::PortScan);
+    // The same port 100 times is one port.
+    let t: Trace = (0..100).map(|i| (f64::from(i) * 0.01, syn("10.0.0.66", 40000 + i as u16, "10.0.0.1", 22))).collect();
+    none(&run(&t), Category::PortScan);
+}
+
+#[test]
+fn udp_scan_counts_and_servers_replying_do_not() {
+    let t: Trace = (0..15).map(|i| (f64::from(i) * 0.1, udp("10.0.0.66", 40000, "10.0.0.1", 100 + i, b"x"))).collect();
+    let a = run(&t);
+    assert_eq!(one(&a, Category::PortScan, ip("10.0.0.66"), ip("10.0.0.1")).evidence["scan_type"], "udp");
+    // A DNS server answering one client on 20 ports (its queries' source ports).
+    let t: Trace = (0..20).map(|i| (f64::from(i) * 0.1, udp("10.0.0.53", 53, "10.0.0.7", 40000 + i, b"x"))).collect();
+    none(&run(&t), Category::PortScan);
+    // Traceroute probes.
+    let t: Trace = (0..30).map(|i| (f64::from(i) * 0.1, udp("10.0.0.66", 40000, "10.0.0.1", 33434 + i, b"x"))).collect();
+    none(&run(&t), Category::PortScan);
+}
+
+#[test]
+fn busy_web_server_is_not_a_scan_or_a_flood() {
+    // 400 clients connect to :80 and :443 within 4 s; the server answers every SYN.
+    let mut t = Trace::new();
+    for i in 0..400u32 {
+        let client = format!("10.1.{}.{}", i / 200, i % 200 + 1);
+        let ts = f64::from(i) * 0.01;
+        for (k, port) in [80u16, 443].into_iter().enumerate() {
+            let sport = 40000 + k as u16;
+            t.push((ts, syn(&client, sport, "10.0.0.80", port)));
+            t.push((ts + 0.001, syn_ack("10.0.0.80", port, &client, sport)));
+        }
+    }
+    let a = run(&t);
+    none(&a, Category::PortScan);
+    none(&a, Category::SynFlood);
+    assert!(a.is_empty(), "{a:#?}");
+}
+
+#[test]
+fn stealth_scan_at_5_probes() {
+    let probe = |i: u16, f: u16| (f64::from(i) * 0.1, TcpPacket::new("10.0.0.66", 40000, "10.0.0.1", 20 + i).flags(f).build());
+    let five: Trace = (0..5).map(|i| probe(i, 0)).collect();
+    let a = run(&five);
+    let s = of(&a, Category::PortScan);
+    assert_eq!(s.len(), 1, "{a:#?}");
+    assert_eq!(s[0].evidence["scan_type"], "stealth");
+    assert_eq!(s[0].evidence["flag_patterns"], serde_json::json!(["null"]));
+    // Each NULL packet is also a packet anomaly (one alert per pair and flag set).
+    assert_eq!(of(&a, Category::PacketAnomaly).len(), 1);
+    let four: Trace = (0..4).map(|i| probe(i, flags::FIN | flags::PSH | flags::URG)).collect();
+    none(&run(&four), Category::PortScan);
+}
+
+#[test]
+fn syn_flood_per_source_at_200() {
+    let flood = |n: u32| -> Trace {
+        (0..n).map(|i| (f64::from(i) * 0.001, syn("192.0.2.10", 1024 + i as u16, "198.51.100.5", 443))).collect()
+    };
+    let a = run(&flood(200));
+    let s = one(&a, Category::SynFlood, ip("192.0.2.10"), ip("198.51.100.5"));
+    assert_eq!(s.dst_port, Some(443));
+    assert_eq!(s.evidence["syn_packets"], 200);
+    assert_eq!(s.evidence["scope"], "per_source");
+    assert_eq!(s.severity, vigil_model::Severity::High);
+    none(&run(&flood(199)), Category::SynFlood);
+}
+
+#[test]
+fn syn_flood_per_destination_from_spoofed_sources() {
+    let flood = |n: u32| -> Trace {
+        (0..n)
+            .map(|i| {
+                let src = format!("{}.{}.{}.{}", 11 + i % 200, (i / 200) % 250, i % 251, 1 + i % 7);
+                (f64::from(i) * 0.005, syn(&src, 1024 + (i % 60000) as u16, "10.10.10.10", 25565))
+            })
+            .collect()
+    };
+    let a = run(&flood(200));
+    let s = one(&a, Category::SynFlood, None, ip("10.10.10.10"));
+    assert_eq!(s.dst_port, Some(25565));
+    assert_eq!(s.evidence["scope"], "per_destination");
+    assert!(s.evidence["distinct_sources_estimate"].as_u64().unwrap() > 150);
+    none(&run(&flood(199)), Category::SynFlood);
+}
+
+#[test]
+fn syn_scan_is_not_a_syn_flood() {
+    // Like cs-synscan: one source, 1000 ports, two SYNs each, fast.
+    let mut t = Trace::new();
+    for i in 0..1000u16 {
+        for r in 0..2 {
+            t.push((f64::from(i) * 0.004 + f64::from(r) * 0.001, syn("172.16.0.8", 60000, "64.13.134.52", 1 + i)));
+        }
+    }
+    let a = run(&t);
+    none(&a, Category::SynFlood);
+    one(&a, Category::PortScan, ip("172.16.0.8"), ip("64.13.134.52"));
+}
+
+#[test]
+fn icmp_flood_at_100_echo_requests() {
+    let flood = |n: u16, spacing: f64| -> Trace {
+        (0..n).map(|i| (f64::from(i) * spacing, icmp_echo("192.168.189.128", "10.2.1.212", 1, i, &[0; 56]))).collect()
+    };
+    let a = run(&flood(100, 0.01));
+    let s = one(&a, Category::IcmpFlood, ip("192.168.189.128"), ip("10.2.1.212"));
+    assert_eq!(s.evidence["echo_requests"], 100);
+    none(&run(&flood(99, 0.01)), Category::IcmpFlood);
+    // An ordinary ping: one per second for 300 s.
+    none(&run(&flood(300, 1.0)), Category::IcmpFlood);
+    // IPv6 counts too.
+    let t: Trace = (0..100).map(|i| (f64::from(i) * 0.01, icmp_echo("2001:db8::1", "2001:db8::2", 1, i, b""))).collect();
+    one(&run(&t), Category::IcmpFlood, ip("2001:db8::1"), ip("2001:db8::2"));
+}
+
+#[test]
+fn brute_force_at_30_connections() {
+    let conns = |n: u16, spacing: f64, port: u16| -> Trace {
+        (0..n).map(|i| (f64::from(i) * spacing, syn("203.0.113.50", 40000 + i, "10.0.0.22", port))).collect()
+    };
+    let a = run(&conns(30, 0.9, 22));
+    let b = one(&a, Category::BruteForce, ip("203.0.113.50"), ip("10.0.0.22"));
+    assert_eq!(b.dst_port, Some(22));
+    assert_eq!(b.evidence["attempts"], 30);
+    assert_eq!(b.evidence["service"], "ssh");
+    none(&run(&conns(29, 0.9, 22)), Category::BruteForce);
+    // Thirty connections to a web server are not a brute force.
+    none(&run(&conns(30, 0.5, 443)), Category::BruteForce);
+    // Thirty SSH connections over a minute: at most 15 per 30 s window.
+    none(&run(&conns(30, 2.0, 22)), Category::BruteForce);
+}
+
+#[test]
+fn brute_force_counts_ftp_530_replies_on_one_connection() {
+    let replies = |n: u32| -> Trace {
+        let mut t = vec![(0.0, syn("10.0.0.9", 40000, "10.0.0.21", 21))];
+        for i in 0..n {
+            let p = TcpPacket::new("10.0.0.21", 21, "10.0.0.9", 40000)
+                .flags(flags::PSH_ACK)
+                .seq(100 + i * 22)
+                .payload(b"530 Login incorrect.\r\n")
+                .build();
+            t.push((0.5 + f64::from(i) * 0.5, p));
+        }
+        t
+    };
+    let a = run(&replies(30));
+    let b = one(&a, Category::BruteForce, ip("10.0.0.9"), ip("10.0.0.21"));
+    assert_eq!(b.evidence["failed_logins"], 30);
+    assert_eq!(b.evidence["connections"], 1);
+    none(&run(&replies(29)), Category::BruteForce);
+}

@@ -1,0 +1,312 @@
+//! `dos_suspected`: many alerts from several agents against one destination in a short
+//! window.
+//!
+//! Per destination address the correlator keeps the alerts of the last `window_secs`
+//! (by alert time, inclusive at both ends). The **narrow rule** fires when at least
+//! `min_alerts` of them are of a flood or scan kind and come from at least `min_agents`
+//! distinct agents; the **broad rule** when `broad_min_alerts` of any kind (at least
+//! `broad_min_severity`) come from `broad_min_agents` agents. While the resulting incident
+//! is open, further alerts against the destination join it instead of opening another.
+//!
+//! The combined packet rate is the sum, over (agent, source) pairs, of the highest rate
+//! each pair reported in the window: evidence `rate_pps`, or `packets / window_secs` when
+//! only a packet count and its window are given. Repeats of one observation are not added
+//! up; different agents seeing the same flood are (they may watch different links).
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use vigil_model::{AgentId, Alert, Category};
+
+use crate::config::{DosConfig, Limits};
+use crate::util::{BoundedMap, at, secs_ms};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub ts: i64,
+    pub alert: Uuid,
+    pub agent: AgentId,
+    pub category: Category,
+    pub src: Option<IpAddr>,
+    pub flood: bool,
+    pub broad: bool,
+    pub rate: Option<f64>,
+    pub packets: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+struct Window {
+    entries: VecDeque<Entry>,
+    newest: i64,
+    incident: Option<Uuid>,
+    rule: Option<DosRule>,
+}
+
+/// Which rule fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DosRule {
+    /// Flood and scan kinds.
+    Flood,
+    /// Any kind.
+    Broad,
+}
+
+/// What one alert did to the correlator.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DosOutcome {
+    /// Nothing.
+    None,
+    /// A rule fired: open an incident, then call [`DosCorrelator::set_incident`].
+    Trigger(Trigger),
+    /// The alert joins the open incident `incident`, whose evidence is now `evidence`.
+    Update { incident: Uuid, evidence: serde_json::Value },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Trigger {
+    pub target: IpAddr,
+    pub rule: DosRule,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub alert_ids: Vec<Uuid>,
+    pub agents: Vec<AgentId>,
+    pub categories: Vec<Category>,
+    pub count: u64,
+    pub evidence: serde_json::Value,
+}
+
+/// Counters of the correlator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DosCounters {
+    /// Alerts dropped from a full window (oldest first).
+    pub window_overflow: u64,
+    /// Alerts that arrived too late for their destination's window.
+    pub too_late: u64,
+    /// Incidents triggered.
+    pub triggered: u64,
+}
+
+/// DoS correlation state. Serializable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DosCorrelator {
+    targets: BoundedMap<IpAddr, Window>,
+    counters: DosCounters,
+}
+
+fn number(v: &serde_json::Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(serde_json::Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0)
+}
+
+/// Categories the pipeline raises itself or that say nothing about traffic to a target.
+fn excluded(c: Category) -> bool {
+    matches!(
+        c,
+        Category::DosSuspected
+            | Category::AgentOffline
+            | Category::TrafficSpike
+            | Category::MetricAnomaly
+            | Category::IntegrityFailure
+            | Category::ReplayAttempt
+    )
+}
+
+impl DosCorrelator {
+    /// Empty state.
+    pub fn new(limits: &Limits) -> Self {
+        Self { targets: BoundedMap::new(limits.dos_targets), counters: DosCounters::default() }
+    }
+
+    /// Applies `limits` after a restore.
+    pub fn apply_limits(&mut self, limits: &Limits) {
+        self.targets.set_cap(limits.dos_targets);
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> DosCounters {
+        self.counters
+    }
+
+    /// Destinations evicted because of the cap.
+    pub fn evicted(&self) -> u64 {
+        self.targets.evicted()
+    }
+
+    /// Records that the incident for `target` is `incident`.
+    pub(crate) fn set_incident(&mut self, target: IpAddr, incident: Uuid, rule: DosRule) {
+        if let Some(w) = self.targets.get_mut(&target) {
+            w.incident = Some(incident);
+            w.rule = Some(rule);
+        }
+    }
+
+    /// Feeds one alert observed at `t`. `is_open` tells whether an incident is still open.
+    pub(crate) fn observe(
+        &mut self,
+        alert: &Alert,
+        t: i64,
+        cfg: &DosConfig,
+        limits: &Limits,
+        is_open: impl Fn(Uuid) -> bool,
+    ) -> DosOutcome {
+        let (Some(target), Some(agent)) = (alert.dst_ip, alert.agent.as_ref()) else { return DosOutcome::None };
+        if excluded(alert.category) {
+            return DosOutcome::None;
+        }
+        let flood = cfg.flood_categories.contains(&alert.category);
+        let broad = cfg.broad_rule && alert.severity >= cfg.broad_min_severity;
+        if !flood && !broad {
+            return DosOutcome::None;
+        }
+        let window = secs_ms(cfg.window_secs);
+        if self.targets.get(&target).is_none() {
+            self.targets.insert(target, Window { newest: t, ..Window::default() }, t);
+        }
+        let Some(w) = self.targets.get_mut(&target) else { return DosOutcome::None };
+        if t < w.newest - window {
+            self.counters.too_late += 1;
+            return DosOutcome::None;
+        }
+        if w.entries.len() >= limits.dos_window_alerts {
+            w.entries.pop_front();
+            self.counters.window_overflow += 1;
+        }
+        let ev = &alert.evidence;
+        let rate = number(ev, "rate_pps").or_else(|| {
+            let p = number(ev, "packets")?;
+            let secs = number(ev, "window_secs").or_else(|| number(ev, "window_ms").map(|m| m / 1000.0))?;
+            (secs > 0.0).then(|| p / secs)
+        });
+        w.entries.push_back(Entry {
+            ts: t,
+            alert: alert.id,
+            agent: agent.clone(),
+            category: alert.category,
+            src: alert.src_ip,
+            flood,
+            broad,
+            rate,
+            packets: number(ev, "packets"),
+        });
+        w.newest = w.newest.max(t);
+        let oldest_allowed = w.newest - window;
+        while w.entries.front().is_some_and(|e| e.ts < oldest_allowed) {
+            w.entries.pop_front();
+        }
+        let stamp = w.newest;
+        let incident = w.incident.filter(|i| is_open(*i));
+        w.incident = incident;
+        let open_rule = w.rule;
+        let in_window: Vec<&Entry> = w.entries.iter().filter(|e| e.ts >= oldest_allowed).collect();
+        if let Some(incident) = incident {
+            let evidence = evidence(target, open_rule, &in_window, cfg);
+            self.targets.touch(&target, stamp);
+            return DosOutcome::Update { incident, evidence };
+        }
+        let rule = [(DosRule::Flood, cfg.min_alerts, cfg.min_agents), (DosRule::Broad, cfg.broad_min_alerts, cfg.broad_min_agents)]
+            .into_iter()
+            .find(|(rule, n, m)| {
+                let picked = in_window.iter().filter(|e| if *rule == DosRule::Flood { e.flood } else { e.broad });
+                let mut agents: Vec<&AgentId> = Vec::new();
+                let mut count = 0;
+                for e in picked {
+                    count += 1;
+                    if !agents.contains(&&e.agent) {
+                        agents.push(&e.agent);
+                    }
+                }
+                (*rule == DosRule::Flood || cfg.broad_rule) && count >= *n && agents.len() >= *m
+            })
+            .map(|(r, _, _)| r);
+        let trigger = rule.map(|rule| {
+            let picked: Vec<&Entry> = in_window
+                .iter()
+                .copied()
+                .filter(|e| if rule == DosRule::Flood { e.flood } else { e.broad })
+                .collect();
+            let mut agents = Vec::new();
+            let mut categories = Vec::new();
+            for e in &picked {
+                if !agents.contains(&e.agent) {
+                    agents.push(e.agent.clone());
+                }
+                if !categories.contains(&e.category) {
+                    categories.push(e.category);
+                }
+            }
+            Trigger {
+                target,
+                rule,
+                first_ts: picked.iter().map(|e| e.ts).min().unwrap_or(t),
+                last_ts: picked.iter().map(|e| e.ts).max().unwrap_or(t),
+                alert_ids: picked.iter().take(limits.links).map(|e| e.alert).collect(),
+                agents,
+                categories,
+                count: picked.len() as u64,
+                evidence: evidence(target, Some(rule), &picked, cfg),
+            }
+        });
+        self.targets.touch(&target, stamp);
+        match trigger {
+            Some(t) => {
+                self.counters.triggered += 1;
+                DosOutcome::Trigger(t)
+            }
+            None => DosOutcome::None,
+        }
+    }
+
+    /// Drops windows idle for longer than the window whose incident (if any) is closed.
+    pub(crate) fn expire(&mut self, now: i64, cfg: &DosConfig, is_open: impl Fn(Uuid) -> bool) {
+        let cutoff = now - 2 * secs_ms(cfg.window_secs);
+        let stale: Vec<IpAddr> = self
+            .targets
+            .keys_up_to(cutoff)
+            .filter(|k| self.targets.get(k).is_some_and(|w| w.incident.is_none_or(|i| !is_open(i))))
+            .copied()
+            .collect();
+        for k in stale {
+            self.targets.remove(&k);
+        }
+    }
+}
+
+/// Evidence of a DoS incident over `entries`.
+fn evidence(target: IpAddr, rule: Option<DosRule>, entries: &[&Entry], cfg: &DosConfig) -> serde_json::Value {
+    // Highest rate and packet count per (agent, source), then summed.
+    let mut per: Vec<((&AgentId, Option<IpAddr>), f64, f64)> = Vec::new();
+    for e in entries {
+        let key = (&e.agent, e.src);
+        let (r, p) = (e.rate.unwrap_or(0.0), e.packets.unwrap_or(0.0));
+        match per.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, rate, packets)) => {
+                *rate = rate.max(r);
+                *packets = packets.max(p);
+            }
+            None => per.push((key, r, p)),
+        }
+    }
+    let rate: f64 = per.iter().map(|(_, r, _)| r).sum();
+    let packets: f64 = per.iter().map(|(_, _, p)| p).sum();
+    let mut agents: Vec<&str> = entries.iter().map(|e| e.agent.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    let first = entries.iter().map(|e| e.ts).min().unwrap_or(0);
+    let last = entries.iter().map(|e| e.ts).max().unwrap_or(0);
+    let mut v = serde_json::json!({
+        "target": target.to_string(),
+        "alerts": entries.len(),
+        "agents": agents,
+        "window_secs": cfg.window_secs,
+        "first": at(first).to_rfc3339(),
+        "last": at(last).to_rfc3339(),
+        "combined_rate_pps": rate,
+        "combined_packets": packets,
+    });
+    if let (Some(rule), Some(obj)) = (rule, v.as_object_mut()) {
+        obj.insert("rule".into(), serde_json::to_value(rule).unwrap_or_default());
+    }
+    v
+}
