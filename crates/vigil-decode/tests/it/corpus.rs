@@ -4,6 +4,7 @@
 //! loud SKIP and pass, unless `VIGIL_CORPUS_REQUIRED=1`, which makes absence a failure.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -20,7 +21,9 @@ fn corpus() -> Option<PathBuf> {
     if std::env::var("VIGIL_CORPUS_REQUIRED").as_deref() == Ok("1") {
         panic!("VIGIL_CORPUS_REQUIRED=1 but no corpus at {}", dir.display());
     }
-    eprintln!(
+    // Written straight to stderr: the test harness captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n*** SKIP: pcap corpus not found at {} (set VIGIL_CORPUS); corpus tests did not run ***\n",
         dir.display()
     );
