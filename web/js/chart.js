@@ -154,7 +154,8 @@ export class BarChart {
     const pad = { l: 40, r: 8, t: 8, b: 18 };
     let m = 0;
     for (const b of this.buckets) m = Math.max(m, this.series.reduce((a, s) => a + (b.values[s.key] || 0), 0));
-    const max = niceMax(m);
+    // Counts: keep the four grid steps whole numbers.
+    const max = m <= 40 ? Math.max(4, Math.ceil(m / 4) * 4) : niceMax(m);
     const n = Math.max(this.buckets.length, 1);
     const bw = (w - pad.l - pad.r) / n;
     const y = (v) => hgt - pad.b - (v / max) * (hgt - pad.t - pad.b);

@@ -307,7 +307,12 @@ impl Ring {
             mr_alen: 0,
             mr_address: [0; 8],
         };
-        setsockopt(self.fd.as_raw_fd(), libc::PACKET_ADD_MEMBERSHIP, &mreq, "setsockopt(PACKET_ADD_MEMBERSHIP, PROMISC)")
+        setsockopt(
+            self.fd.as_raw_fd(),
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+            "setsockopt(PACKET_ADD_MEMBERSHIP, PROMISC)",
+        )
     }
 
     /// Joins a flow-hash fanout group (`PACKET_FANOUT_HASH` with IP defragmentation, so

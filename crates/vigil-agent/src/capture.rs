@@ -234,6 +234,14 @@ impl CaptureHandle {
         };
         let interval_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX).max(1);
         let capture = self.counters();
+        tracing::debug!(
+            packets = capture.packets,
+            kernel_packets = capture.kernel_packets,
+            kernel_drops = capture.kernel_drops,
+            queue_drops = capture.queue_drops,
+            analyzed = capture.analyzed,
+            "capture counters"
+        );
         self.acc.lock().unwrap_or_else(|p| p.into_inner()).take(Utc::now(), interval_ms, self.top_talkers, capture)
     }
 
@@ -494,9 +502,7 @@ mod tests {
 
     fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
         let mut v = Vec::new();
-        for w in [0xa1b2_c3d4u32] {
-            v.extend_from_slice(&w.to_le_bytes());
-        }
+        v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         v.extend_from_slice(&2u16.to_le_bytes());
         v.extend_from_slice(&4u16.to_le_bytes());
         v.extend_from_slice(&[0; 8]);
@@ -550,10 +556,9 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
         let spool = Arc::new(Spool::open(&tempfile::tempdir().unwrap().path().join("s"), 1 << 20).unwrap());
-        let sink =
-            Sink { agent_id: AgentId::new("x").unwrap(), spool, wake: Arc::new(tokio::sync::Notify::new()) };
-        let e = start(&CaptureInput::File("/nonexistent/x.pcap".into()), &DetectConfig::default(), 4, 5, sink)
-            .unwrap_err();
+        let sink = Sink { agent_id: AgentId::new("x").unwrap(), spool, wake: Arc::new(tokio::sync::Notify::new()) };
+        let e =
+            start(&CaptureInput::File("/nonexistent/x.pcap".into()), &DetectConfig::default(), 4, 5, sink).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.pcap"), "{e}");
         assert!(!e.is_permission());
     }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use vigil_config::{ByteSize, ConfigError, HumanDuration, Percent};
 use vigil_capture::live::{Backend, InterfaceSpec, LiveConfig, LiveError};
+use vigil_config::{ByteSize, ConfigError, HumanDuration, Percent};
 use vigil_detect::DetectConfig;
 use vigil_hostmon::Thresholds;
 
@@ -207,13 +207,7 @@ pub struct CaptureSettings {
 
 impl Default for CaptureSettings {
     fn default() -> Self {
-        CaptureSettings {
-            enabled: true,
-            live: LiveConfig::default(),
-            pcap: None,
-            queue_batches: 64,
-            top_talkers: 10,
-        }
+        CaptureSettings { enabled: true, live: LiveConfig::default(), pcap: None, queue_batches: 64, top_talkers: 10 }
     }
 }
 
@@ -312,7 +306,8 @@ fn capture_settings(c: &CaptureFile, ov: &AgentOverrides) -> Result<CaptureSetti
         None => d.live.block_size,
         Some(b) => u32::try_from(b.0).map_err(|_| ("capture.block_size", "expected at most 4MiB".to_owned()))?,
     };
-    let interfaces = if ov.interfaces.is_empty() { c.interfaces.clone().unwrap_or_default() } else { ov.interfaces.clone() };
+    let interfaces =
+        if ov.interfaces.is_empty() { c.interfaces.clone().unwrap_or_default() } else { ov.interfaces.clone() };
     let live = LiveConfig {
         interfaces: interfaces.iter().map(|s| InterfaceSpec::parse(s)).collect(),
         workers: c.workers.unwrap_or(d.live.workers),
@@ -384,11 +379,7 @@ mod tests {
         assert_eq!(s.capture.live.interfaces, vec![InterfaceSpec::Named("eth1".into())]);
         assert_eq!(s.detect.cooldown_secs, 5.0);
         // --interface replaces the file's list and turns capture on; --pcap too.
-        let ov = AgentOverrides {
-            interfaces: vec!["any".into()],
-            pcap: Some("x.pcap".into()),
-            ..Default::default()
-        };
+        let ov = AgentOverrides { interfaces: vec!["any".into()], pcap: Some("x.pcap".into()), ..Default::default() };
         let s = AgentSettings::parse(Path::new("a.toml"), text, &ov).unwrap();
         assert!(s.capture.enabled);
         assert_eq!(s.capture.live.interfaces, vec![InterfaceSpec::Any]);
@@ -401,7 +392,8 @@ mod tests {
             ("[capture]\nqueue_batches = 0", "capture.queue_batches"),
             ("[detect]\ncooldown_secs = -1.0", "detect"),
         ] {
-            let e = AgentSettings::parse(Path::new("a.toml"), text, &AgentOverrides::default()).unwrap_err().to_string();
+            let e =
+                AgentSettings::parse(Path::new("a.toml"), text, &AgentOverrides::default()).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
         assert!(AgentSettings::parse(Path::new("a.toml"), "[capture]\nbogus = 1", &AgentOverrides::default()).is_err());

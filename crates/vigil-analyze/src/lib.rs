@@ -282,7 +282,9 @@ pub fn stderr_progress() -> Box<dyn Progress> {
         return Box::new(NoProgress);
     }
     let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {prefix} {elapsed}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {prefix} {elapsed}")
+    {
         bar.set_style(style);
     }
     Box::new(BarProgress { bar })
@@ -311,12 +313,18 @@ pub fn load_blocklists(paths: &[PathBuf]) -> Result<Blocklist, AnalyzeError> {
         let text = std::fs::read(path).map_err(|source| AnalyzeError::BlocklistRead { path: path.clone(), source })?;
         for (i, line) in text.split(|b| *b == b'\n').enumerate() {
             let Ok(line) = std::str::from_utf8(line) else {
-                return Err(AnalyzeError::Blocklist { path: path.clone(), line: i + 1, message: "not UTF-8 text".into() });
+                return Err(AnalyzeError::Blocklist {
+                    path: path.clone(),
+                    line: i + 1,
+                    message: "not UTF-8 text".into(),
+                });
             };
             match parse_line(line) {
                 Ok(Some(e)) => b.insert(e),
                 Ok(None) => {}
-                Err(e) => return Err(AnalyzeError::Blocklist { path: path.clone(), line: i + 1, message: e.to_string() }),
+                Err(e) => {
+                    return Err(AnalyzeError::Blocklist { path: path.clone(), line: i + 1, message: e.to_string() });
+                }
             }
         }
     }
@@ -359,8 +367,12 @@ impl Sink<'_> {
             OutputFormat::Table => {
                 if !self.header {
                     self.header = true;
-                    writeln!(self.w, "{:<24} {:<8} {:<22} {:<44} SUMMARY", "TIME", "SEVERITY", "CATEGORY", "SOURCE -> TARGET")
-                        .map_err(AnalyzeError::Output)?;
+                    writeln!(
+                        self.w,
+                        "{:<24} {:<8} {:<22} {:<44} SUMMARY",
+                        "TIME", "SEVERITY", "CATEGORY", "SOURCE -> TARGET"
+                    )
+                    .map_err(AnalyzeError::Output)?;
                 }
                 let flow = format!("{} -> {}", endpoint(a.src_ip, a.src_port), endpoint(a.dst_ip, a.dst_port));
                 writeln!(
@@ -427,7 +439,7 @@ fn read_all(
                 last_link = p.link_type;
             }
             each(Frame { ts_nanos: p.ts_nanos, link_type: p.link_type, orig_len: p.orig_len, data: p.data })?;
-            if total % 65_536 == 0 {
+            if total.is_multiple_of(65_536) {
                 progress.advanced(r.bytes_read(), total);
             }
         }
@@ -442,7 +454,11 @@ fn read_all(
 }
 
 /// Runs the analysis: alerts to `out`, the summary returned.
-pub fn analyze(opts: &AnalyzeOptions, out: &mut dyn Write, progress: &mut dyn Progress) -> Result<Summary, AnalyzeError> {
+pub fn analyze(
+    opts: &AnalyzeOptions,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<Summary, AnalyzeError> {
     if opts.files.is_empty() {
         return Err(AnalyzeError::NoInput);
     }
@@ -468,10 +484,8 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut dyn Write, progress: &mut dyn Pr
     };
     let mut files = Vec::new();
     let stats = if threads == 1 {
-        let mut engine =
-            Engine::with_options(config, EngineOptions { blocklist, ..EngineOptions::default() }).map_err(|source| {
-                AnalyzeError::InvalidConfig { path: opts.config.clone(), source }
-            })?;
+        let mut engine = Engine::with_options(config, EngineOptions { blocklist, ..EngineOptions::default() })
+            .map_err(|source| AnalyzeError::InvalidConfig { path: opts.config.clone(), source })?;
         let mut alerts = Vec::new();
         read_all(&opts.files, progress, &mut files, |f| {
             engine.process(&f, &mut alerts);
@@ -523,9 +537,13 @@ fn run_threaded(
     // Engines are built up front so a config error surfaces before any thread starts.
     let mut engines = Vec::with_capacity(threads);
     for i in 0..threads {
-        let groups: Vec<Group> = Group::ALL.iter().copied().enumerate().filter(|(j, _)| j % threads == i).map(|(_, g)| g).collect();
-        let e = Engine::with_options(config.clone(), EngineOptions { blocklist: blocklist.clone(), groups, ..EngineOptions::default() })
-            .map_err(|source| AnalyzeError::InvalidConfig { path: None, source })?;
+        let groups: Vec<Group> =
+            Group::ALL.iter().copied().enumerate().filter(|(j, _)| j % threads == i).map(|(_, g)| g).collect();
+        let e = Engine::with_options(
+            config.clone(),
+            EngineOptions { blocklist: blocklist.clone(), groups, ..EngineOptions::default() },
+        )
+        .map_err(|source| AnalyzeError::InvalidConfig { path: None, source })?;
         engines.push(e);
     }
     std::thread::scope(|scope| {
@@ -580,7 +598,11 @@ fn run_threaded(
             pending.extend(d.alerts);
         };
 
-        let mut batch = Batch { first_seq: 0, data: Vec::with_capacity(BATCH_PACKETS * 256), meta: Vec::with_capacity(BATCH_PACKETS) };
+        let mut batch = Batch {
+            first_seq: 0,
+            data: Vec::with_capacity(BATCH_PACKETS * 256),
+            meta: Vec::with_capacity(BATCH_PACKETS),
+        };
         let mut seq = 0u64;
         let send = |batch: Batch, marks: &mut Vec<u64>, pending: &mut Vec<(u64, Alert)>, sink: &mut Sink<'_>| {
             let b = Arc::new(batch);
@@ -606,12 +628,17 @@ fn run_threaded(
             });
             seq += 1;
             if batch.meta.len() >= BATCH_PACKETS {
-                let next = Batch { first_seq: seq, data: Vec::with_capacity(batch.data.capacity()), meta: Vec::with_capacity(BATCH_PACKETS) };
+                let next = Batch {
+                    first_seq: seq,
+                    data: Vec::with_capacity(batch.data.capacity()),
+                    meta: Vec::with_capacity(BATCH_PACKETS),
+                };
                 send(std::mem::replace(&mut batch, next), &mut marks, &mut pending, sink)?;
             }
             Ok(())
         });
-        let last = if read.is_ok() && !batch.meta.is_empty() { send(batch, &mut marks, &mut pending, sink) } else { Ok(()) };
+        let last =
+            if read.is_ok() && !batch.meta.is_empty() { send(batch, &mut marks, &mut pending, sink) } else { Ok(()) };
         drop(senders);
         let mut stats: Option<Stats> = None;
         let mut failure = None;

@@ -18,13 +18,22 @@ fn write_pcap(dir: &Path, name: &str, packets: &[(i64, Vec<u8>)]) -> PathBuf {
 fn attack_trace() -> Vec<(i64, Vec<u8>)> {
     let mut t = Vec::new();
     for i in 0..40u16 {
-        t.push((1_000_000_000 + i64::from(i) * 10_000_000, TcpPacket::new("10.0.0.66", 50000, "10.0.0.1", 1 + i).flags(flags::SYN).build()));
+        t.push((
+            1_000_000_000 + i64::from(i) * 10_000_000,
+            TcpPacket::new("10.0.0.66", 50000, "10.0.0.1", 1 + i).flags(flags::SYN).build(),
+        ));
     }
     for i in 0..120u16 {
         t.push((2_000_000_000 + i64::from(i) * 5_000_000, icmp_echo("10.0.0.70", "10.0.0.1", 1, i, b"ping")));
     }
     for i in 0..3u16 {
-        t.push((3_000_000_000 + i64::from(i), TcpPacket::new("10.0.0.5", 40000 + i, "93.184.216.34", 80).flags(flags::PSH_ACK).payload(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").build()));
+        t.push((
+            3_000_000_000 + i64::from(i),
+            TcpPacket::new("10.0.0.5", 40000 + i, "93.184.216.34", 80)
+                .flags(flags::PSH_ACK)
+                .payload(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                .build(),
+        ));
     }
     t
 }
@@ -48,7 +57,21 @@ fn json_lines_summary_and_thread_invariance() {
     assert!(lines.iter().any(|v| v["category"] == "icmp_flood"));
     assert!(lines.iter().any(|v| v["category"] == "unencrypted_http"));
     for v in &lines {
-        for k in ["id", "timestamp", "category", "severity", "agent", "src_ip", "dst_ip", "src_port", "dst_port", "src_mac", "summary", "evidence", "mitre"] {
+        for k in [
+            "id",
+            "timestamp",
+            "category",
+            "severity",
+            "agent",
+            "src_ip",
+            "dst_ip",
+            "src_port",
+            "dst_port",
+            "src_mac",
+            "summary",
+            "evidence",
+            "mitre",
+        ] {
             assert!(v.get(k).is_some(), "missing {k} in {v}");
         }
     }
@@ -70,7 +93,8 @@ fn fail_on_and_table_format() {
     let opts = AnalyzeOptions { files: vec![f.clone()], fail_on: Some(Severity::High), ..AnalyzeOptions::default() };
     let r = analyze(&opts, &mut Vec::new(), &mut NoProgress);
     assert_eq!(exit_code(&r), 1); // icmp_flood is high
-    let opts = AnalyzeOptions { files: vec![f.clone()], fail_on: Some(Severity::Critical), ..AnalyzeOptions::default() };
+    let opts =
+        AnalyzeOptions { files: vec![f.clone()], fail_on: Some(Severity::Critical), ..AnalyzeOptions::default() };
     assert_eq!(exit_code(&analyze(&opts, &mut Vec::new(), &mut NoProgress)), 0);
     let opts = AnalyzeOptions { files: vec![f], format: OutputFormat::Table, ..AnalyzeOptions::default() };
     let (text, _) = run(&opts);
@@ -84,11 +108,17 @@ fn fail_on_and_table_format() {
 fn errors_name_the_input() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.pcap");
-    let e = analyze(&AnalyzeOptions { files: vec![missing], ..AnalyzeOptions::default() }, &mut Vec::new(), &mut NoProgress).unwrap_err();
+    let e = analyze(
+        &AnalyzeOptions { files: vec![missing], ..AnalyzeOptions::default() },
+        &mut Vec::new(),
+        &mut NoProgress,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("nope.pcap"), "{e}");
     let junk = dir.path().join("junk.pcap");
     std::fs::write(&junk, b"this is not a capture file at all").unwrap();
-    let r = analyze(&AnalyzeOptions { files: vec![junk], ..AnalyzeOptions::default() }, &mut Vec::new(), &mut NoProgress);
+    let r =
+        analyze(&AnalyzeOptions { files: vec![junk], ..AnalyzeOptions::default() }, &mut Vec::new(), &mut NoProgress);
     assert_eq!(exit_code(&r), 2);
     assert!(r.unwrap_err().to_string().contains("junk.pcap"));
     // An unsupported link type.
@@ -97,9 +127,14 @@ fn errors_name_the_input() {
     bytes.extend_from_slice(&vigil_detect::testutil::pcap_record_header(0, 4, 4));
     bytes.extend_from_slice(&[1, 2, 3, 4]);
     std::fs::write(&odd, bytes).unwrap();
-    let e = analyze(&AnalyzeOptions { files: vec![odd], ..AnalyzeOptions::default() }, &mut Vec::new(), &mut NoProgress).unwrap_err();
+    let e =
+        analyze(&AnalyzeOptions { files: vec![odd], ..AnalyzeOptions::default() }, &mut Vec::new(), &mut NoProgress)
+            .unwrap_err();
     assert!(matches!(e, AnalyzeError::UnsupportedLinkType { link_type: 147, .. }), "{e}");
-    assert!(matches!(analyze(&AnalyzeOptions::default(), &mut Vec::new(), &mut NoProgress), Err(AnalyzeError::NoInput)));
+    assert!(matches!(
+        analyze(&AnalyzeOptions::default(), &mut Vec::new(), &mut NoProgress),
+        Err(AnalyzeError::NoInput)
+    ));
 }
 
 #[test]
@@ -111,7 +146,12 @@ fn config_and_blocklist_files() {
     let bl = dir.path().join("bad.txt");
     let mut h = std::fs::File::create(&bl).unwrap();
     writeln!(h, "# test list\n93.184.216.0/24 # example\nevil.example").unwrap();
-    let opts = AnalyzeOptions { files: vec![f.clone()], config: Some(cfg.clone()), blocklists: vec![bl.clone()], ..AnalyzeOptions::default() };
+    let opts = AnalyzeOptions {
+        files: vec![f.clone()],
+        config: Some(cfg.clone()),
+        blocklists: vec![bl.clone()],
+        ..AnalyzeOptions::default()
+    };
     let (text, s) = run(&opts);
     assert!(!s.alerts.contains_key(&Category::IcmpFlood), "{text}");
     assert!(s.alerts.contains_key(&Category::ThreatIntelMatch), "{text}");

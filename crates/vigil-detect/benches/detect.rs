@@ -1,13 +1,21 @@
 //! Criterion benchmarks of the engine per detector group and all together, over a mixed
 //! packet set (web flows with TLS and HTTP, DNS, a scan, ICMP, ARP). Throughput is in
 //! packets. `cargo bench -p vigil-detect --bench detect`.
+//!
+//! Timed like `vigil-decode`'s benches: the benchmark thread's CPU time by default (the
+//! machine is shared and loaded; wall time counts waiting for a core),
+//! `VIGIL_BENCH_CLOCK=wall` for criterion's wall clock.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::Instant;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigil_detect::testutil::{TcpPacket, arp, dns_query, flags, icmp_echo, mac, tls_client_hello, tls_server_hello, udp};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, Throughput};
+use vigil_detect::testutil::{
+    TcpPacket, arp, dns_query, flags, icmp_echo, mac, tls_client_hello, tls_server_hello, udp,
+};
 use vigil_detect::{DetectConfig, Engine, EngineOptions, Frame, Group};
 
 fn mixed() -> Vec<(i64, Vec<u8>)> {
@@ -24,20 +32,63 @@ fn mixed() -> Vec<(i64, Vec<u8>)> {
         let https = c % 3 != 0;
         let dport = if https { 443 } else { 80 };
         push(&mut v, TcpPacket::new(&client, sport, &server, dport).flags(flags::SYN).seq(0).build());
-        push(&mut v, TcpPacket::new(&server, dport, &client, sport).macs(mac(2), mac(1)).flags(flags::SYN_ACK).seq(0).ack(1).build());
-        let hello = if https { tls_client_hello("www.example.com") } else { b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\n\r\n".to_vec() };
-        push(&mut v, TcpPacket::new(&client, sport, &server, dport).flags(flags::PSH_ACK).seq(1).ack(1).payload(&hello).build());
+        push(
+            &mut v,
+            TcpPacket::new(&server, dport, &client, sport)
+                .macs(mac(2), mac(1))
+                .flags(flags::SYN_ACK)
+                .seq(0)
+                .ack(1)
+                .build(),
+        );
+        let hello = if https {
+            tls_client_hello("www.example.com")
+        } else {
+            b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\n\r\n".to_vec()
+        };
+        push(
+            &mut v,
+            TcpPacket::new(&client, sport, &server, dport).flags(flags::PSH_ACK).seq(1).ack(1).payload(&hello).build(),
+        );
         if https {
-            push(&mut v, TcpPacket::new(&server, dport, &client, sport).macs(mac(2), mac(1)).flags(flags::PSH_ACK).seq(1).ack(1 + hello.len() as u32).payload(&tls_server_hello(0x0303, 0xc02f)).build());
+            push(
+                &mut v,
+                TcpPacket::new(&server, dport, &client, sport)
+                    .macs(mac(2), mac(1))
+                    .flags(flags::PSH_ACK)
+                    .seq(1)
+                    .ack(1 + hello.len() as u32)
+                    .payload(&tls_server_hello(0x0303, 0xc02f))
+                    .build(),
+            );
         }
         let chunk = vec![0x5au8; 1400];
         for k in 0..20u32 {
-            push(&mut v, TcpPacket::new(&server, dport, &client, sport).macs(mac(2), mac(1)).flags(flags::ACK).seq(200 + k * 1400).ack(1 + hello.len() as u32).payload(&chunk).build());
+            push(
+                &mut v,
+                TcpPacket::new(&server, dport, &client, sport)
+                    .macs(mac(2), mac(1))
+                    .flags(flags::ACK)
+                    .seq(200 + k * 1400)
+                    .ack(1 + hello.len() as u32)
+                    .payload(&chunk)
+                    .build(),
+            );
             if k % 2 == 1 {
-                push(&mut v, TcpPacket::new(&client, sport, &server, dport).flags(flags::ACK).seq(1 + hello.len() as u32).ack(200 + (k + 1) * 1400).build());
+                push(
+                    &mut v,
+                    TcpPacket::new(&client, sport, &server, dport)
+                        .flags(flags::ACK)
+                        .seq(1 + hello.len() as u32)
+                        .ack(200 + (k + 1) * 1400)
+                        .build(),
+                );
             }
         }
-        push(&mut v, udp(&client, 50000 + c as u16, "10.0.0.53", 53, &dns_query(c as u16, &format!("host{c}.example.com"), 1)));
+        push(
+            &mut v,
+            udp(&client, 50000 + c as u16, "10.0.0.53", 53, &dns_query(c as u16, &format!("host{c}.example.com"), 1)),
+        );
     }
     for i in 0..100u16 {
         push(&mut v, TcpPacket::new("10.0.9.66", 55555, "10.0.0.1", 1 + i).flags(flags::SYN).build());
@@ -49,7 +100,64 @@ fn mixed() -> Vec<(i64, Vec<u8>)> {
     v
 }
 
-fn bench(c: &mut Criterion) {
+fn thread_cpu_ns() -> Option<u64> {
+    let t = cpu_time::ThreadTime::try_now().ok()?;
+    u64::try_from(t.as_duration().as_nanos()).ok()
+}
+
+/// Criterion measurement: thread CPU time in nanoseconds.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns().unwrap_or(0)
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().unwrap_or(0).saturating_sub(start).max(1)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        let per_iter = match throughput {
+            Throughput::Elements(n) => *n as f64,
+            _ => 1.0,
+        };
+        values.iter_mut().for_each(|v| *v = per_iter * 1e3 / *v);
+        "Melem/s (cpu)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let packets = mixed();
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(packets.len() as u64));
@@ -62,7 +170,13 @@ fn bench(c: &mut Criterion) {
     for (name, groups) in cases {
         g.bench_function(name, |b| {
             b.iter_batched(
-                || Engine::with_options(DetectConfig::default(), EngineOptions { groups: groups.clone(), ..EngineOptions::default() }).unwrap(),
+                || {
+                    Engine::with_options(
+                        DetectConfig::default(),
+                        EngineOptions { groups: groups.clone(), ..EngineOptions::default() },
+                    )
+                    .unwrap()
+                },
                 |mut e| {
                     let mut out = Vec::new();
                     for (ts, p) in &packets {
@@ -77,5 +191,21 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    let wall = std::env::var("VIGIL_BENCH_CLOCK").as_deref() == Ok("wall") || thread_cpu_ns().is_none();
+    if wall {
+        let mut c: Criterion<WallTime> = Criterion::default().configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    } else {
+        let t0 = thread_cpu_ns().unwrap_or(0);
+        let spin = Instant::now();
+        while spin.elapsed().as_millis() < 20 {
+            black_box(0u64);
+        }
+        assert!(thread_cpu_ns().unwrap_or(0) > t0, "thread CPU clock does not advance");
+        let mut c = Criterion::default().with_measurement(ThreadCpu).configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    }
+}

@@ -50,9 +50,7 @@ impl FromStr for BlocklistEntry {
         let d = s.trim_end_matches('.').to_ascii_lowercase();
         let d = d.strip_prefix("*.").unwrap_or(&d).to_owned();
         let ok_label = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if d.is_empty() || d.len() > MAX_DOMAIN_LEN || !d.split('.').all(ok_label) || d.parse::<f64>().is_ok() {
             return Err(BlocklistParseError(format!(
@@ -140,8 +138,8 @@ impl Blocklist {
     /// The most specific listed network containing `ip`.
     pub fn match_ip(&self, ip: IpAddr) -> Option<IpNet> {
         match ip {
-            IpAddr::V4(a) if self.v4.len() > 0 => self.v4.get_lpm(&Ipv4Net::from(a)).map(IpNet::V4),
-            IpAddr::V6(a) if self.v6.len() > 0 => self.v6.get_lpm(&Ipv6Net::from(a)).map(IpNet::V6),
+            IpAddr::V4(a) if !self.v4.is_empty() => self.v4.get_lpm(&Ipv4Net::from(a)).map(IpNet::V4),
+            IpAddr::V6(a) if !self.v6.is_empty() => self.v6.get_lpm(&Ipv6Net::from(a)).map(IpNet::V6),
             _ => None,
         }
     }
@@ -189,7 +187,10 @@ mod tests {
             parse_line("203.0.113.7 # c2").unwrap(),
             Some(BlocklistEntry::Net("203.0.113.7/32".parse().unwrap()))
         );
-        assert_eq!(parse_line("198.51.100.9/24").unwrap(), Some(BlocklistEntry::Net("198.51.100.0/24".parse().unwrap())));
+        assert_eq!(
+            parse_line("198.51.100.9/24").unwrap(),
+            Some(BlocklistEntry::Net("198.51.100.0/24".parse().unwrap()))
+        );
         assert_eq!(parse_line("Evil.Example.").unwrap(), Some(BlocklistEntry::Domain("evil.example".into())));
         assert_eq!(parse_line("*.bad.test").unwrap(), Some(BlocklistEntry::Domain("bad.test".into())));
         assert!(parse_line("10.0.0.0/33").is_err());

@@ -40,7 +40,13 @@ fn at_least(key: &str, v: u64, min: u64) -> Result<(), ConfigError> {
 /// Seconds to nanoseconds, saturating.
 pub(crate) fn nanos(secs: f64) -> i64 {
     let n = secs * 1e9;
-    if n >= i64::MAX as f64 { i64::MAX } else if n <= 0.0 { 0 } else { n as i64 }
+    if n >= i64::MAX as f64 {
+        i64::MAX
+    } else if n <= 0.0 {
+        0
+    } else {
+        n as i64
+    }
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff` (or `-` separated).
@@ -136,10 +142,20 @@ impl Default for DetectConfig {
 
 /// RFC 1918, RFC 6598, loopback, link-local, IPv6 ULA, loopback and link-local.
 pub fn default_internal_networks() -> Vec<IpNet> {
-    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "::1/128", "fe80::/10"]
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect()
+    [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "::1/128",
+        "fe80::/10",
+    ]
+    .iter()
+    .filter_map(|s| s.parse().ok())
+    .collect()
 }
 
 /// A detector with nothing to tune but an on/off switch.
@@ -365,7 +381,12 @@ pub struct DnsSpoofConfig {
 
 impl Default for DnsSpoofConfig {
     fn default() -> Self {
-        DnsSpoofConfig { enabled: true, query_timeout_secs: 10.0, report_identical_duplicates: true, report_unmatched: true }
+        DnsSpoofConfig {
+            enabled: true,
+            query_timeout_secs: 10.0,
+            report_identical_duplicates: true,
+            report_unmatched: true,
+        }
     }
 }
 
@@ -415,7 +436,9 @@ impl Default for BruteForceConfig {
             enabled: true,
             attempts: 30,
             window_secs: 30.0,
-            ports: vec![21, 22, 23, 110, 139, 143, 389, 445, 465, 587, 993, 995, 1433, 3306, 3389, 5432, 5900, 5985, 5986, 6379],
+            ports: vec![
+                21, 22, 23, 110, 139, 143, 389, 445, 465, 587, 993, 995, 1433, 3306, 3389, 5432, 5900, 5985, 5986, 6379,
+            ],
         }
     }
 }
@@ -450,6 +473,10 @@ pub struct PacketAnomalyConfig {
     /// checksum offload show its own outgoing packets with bad checksums: turn this off
     /// there.
     pub verify_checksums: bool,
+    /// Verify checksums of segments up to this many bytes (default 512): control packets,
+    /// probes, DNS, pings and crafted packets are small; bulk data is where checksumming
+    /// costs most and where a bad sum almost always means offload or corruption.
+    pub verify_checksums_max_bytes: u32,
     /// Report headers cut by the capture's snap length (default false: the capture's
     /// fault, not the packet's).
     pub report_snaplen_truncation: bool,
@@ -457,7 +484,12 @@ pub struct PacketAnomalyConfig {
 
 impl Default for PacketAnomalyConfig {
     fn default() -> Self {
-        PacketAnomalyConfig { enabled: true, verify_checksums: true, report_snaplen_truncation: false }
+        PacketAnomalyConfig {
+            enabled: true,
+            verify_checksums: true,
+            verify_checksums_max_bytes: 512,
+            report_snaplen_truncation: false,
+        }
     }
 }
 
@@ -565,7 +597,10 @@ impl DetectConfig {
         if self.tls.min_version_wire().is_none() {
             return Err(err(
                 "tls.min_version",
-                format!("{:?} is not a TLS version; expected \"1.0\", \"1.1\", \"1.2\" or \"1.3\"", self.tls.min_version),
+                format!(
+                    "{:?} is not a TLS version; expected \"1.0\", \"1.1\", \"1.2\" or \"1.3\"",
+                    self.tls.min_version
+                ),
             ));
         }
         at_least("tls.stream_bytes", self.tls.stream_bytes.into(), 4096)?;
@@ -577,6 +612,7 @@ impl DetectConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
 

@@ -184,9 +184,8 @@ fn make_alert(at: At, key: Key, d: Draft) -> Alert {
 /// The canonical order of alerts raised by one packet (and the tie-break of the merge in
 /// `vigil analyze`): category, then addresses, ports and id.
 pub fn alert_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
-    (a.category, a.src_ip, a.dst_ip, a.src_port, a.dst_port, a.id).cmp(&(
-        b.category, b.src_ip, b.dst_ip, b.src_port, b.dst_port, b.id,
-    ))
+    (a.category, a.src_ip, a.dst_ip, a.src_port, a.dst_port, a.id)
+        .cmp(&(b.category, b.src_ip, b.dst_ip, b.src_port, b.dst_port, b.id))
 }
 
 #[cfg(test)]

@@ -102,7 +102,11 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { blocklist: Arc::new(Blocklist::new()), groups: Group::ALL.to_vec(), hash_seed: 0x5eed_0f_7191 }
+        EngineOptions {
+            blocklist: Arc::new(Blocklist::new()),
+            groups: Group::ALL.to_vec(),
+            hash_seed: 0x005e_ed0f_7191,
+        }
     }
 }
 
@@ -272,14 +276,25 @@ impl Engine {
         c.validate()?;
         let b = c.memory_budget_bytes;
         let part = |permille: u64| b / 1000 * permille;
-        let h = Hasher::with_seeds(o.hash_seed, o.hash_seed.rotate_left(17) ^ 0x9e37_79b9, 0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344);
+        let h = Hasher::with_seeds(
+            o.hash_seed,
+            o.hash_seed.rotate_left(17) ^ 0x9e37_79b9,
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+        );
         let cooldown = nanos(c.cooldown_secs);
         let internal = Networks::new(&c.internal_networks);
         let has = |g: Group| o.groups.contains(&g);
         let rates = has(Group::Rates).then(|| Rates {
             em: Emitter::new(cooldown, part(share::DEDUP), &h),
-            scan: c.port_scan.enabled.then(|| PortScan::new(&c.port_scan, part(share::SCAN_PAIRS), part(share::SCAN_PORTS), &h)),
-            syn: c.syn_flood.enabled.then(|| SynFlood::new(&c.syn_flood, part(share::SYN_SRC), part(share::SYN_DST), &h)),
+            scan: c
+                .port_scan
+                .enabled
+                .then(|| PortScan::new(&c.port_scan, part(share::SCAN_PAIRS), part(share::SCAN_PORTS), &h)),
+            syn: c
+                .syn_flood
+                .enabled
+                .then(|| SynFlood::new(&c.syn_flood, part(share::SYN_SRC), part(share::SYN_DST), &h)),
             icmp: c.icmp_flood.enabled.then(|| IcmpFlood::new(&c.icmp_flood, part(share::ICMP), &h)),
             brute: c.brute_force.enabled.then(|| BruteForce::new(&c.brute_force, part(share::BRUTE), &h)),
         });
@@ -291,7 +306,8 @@ impl Engine {
             || c.tls.certificate_change;
         let flows = has(Group::Flows).then(|| FlowGroup {
             em: Emitter::new(cooldown, part(share::DEDUP), &h),
-            flows: any_flow.then(|| Flows::new(&c, part(share::FLOWS), part(share::TLS_STREAMS), part(share::CERTS), &h)),
+            flows: any_flow
+                .then(|| Flows::new(&c, part(share::FLOWS), part(share::TLS_STREAMS), part(share::CERTS), &h)),
         });
         let dns_on = c.dns_tunnel.enabled || c.dns_spoof.enabled || c.data_exfiltration.enabled;
         let local = has(Group::Local).then(|| Local {

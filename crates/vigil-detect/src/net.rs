@@ -4,20 +4,38 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-/// The internal networks, checked linearly (lists are short; most packets match the first
-/// or second entry).
+/// The internal networks as (address, mask) pairs, checked linearly (lists are short; the
+/// common case is a handful of masked compares, no allocation).
 #[derive(Debug, Clone)]
 pub(crate) struct Networks {
-    nets: Vec<IpNet>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl Networks {
     pub(crate) fn new(nets: &[IpNet]) -> Self {
-        Networks { nets: nets.iter().map(|n| n.trunc()).collect() }
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for n in nets {
+            match n.trunc() {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.netmask()))),
+            }
+        }
+        Networks { v4, v6 }
     }
 
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|n| n.contains(&ip))
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
     }
 }
 

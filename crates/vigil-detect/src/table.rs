@@ -1,13 +1,17 @@
-//! A bounded map with least-recently-used eviction: the only kind of map keyed by packet
-//! data in the engine.
+//! A bounded map with approximately-least-recently-used eviction: the only kind of map
+//! keyed by packet data in the engine.
 //!
-//! Entries live in one dense `Vec` linked into a recency list by `u32` indices, and a hash
-//! map points from key to slot: no allocation per entry, an honest size estimate, and a
-//! deterministic eviction order (the recency list depends only on the packet sequence,
-//! never on hash values, so the keyed hasher's random seed cannot change any output).
+//! Entries live in one dense `Vec` linked into a list by `u32` indices, and a hash map
+//! points from key to slot: no allocation per entry, an honest size estimate, and a
+//! deterministic eviction order (the list depends only on the packet sequence, never on
+//! hash values, so the keyed hasher's random seed cannot change any output).
 //!
-//! Because every access moves an entry to the front, the back holds the entry touched
-//! longest ago: [`Table::expire`] drops idle entries from there in O(expired).
+//! Eviction is "second chance" (CLOCK on a list): an access only sets the entry's
+//! `referenced` bit (no relinking, so no extra cache misses on the hot path); a full table
+//! looks at its oldest entry and, if it was referenced since it was linked, clears the bit
+//! and moves it to the front instead of evicting it (at most [`MAX_SECOND_CHANCES`] times
+//! per insertion). [`Table::expire`] walks from the back the same way and drops idle
+//! entries in O(expired + hot entries passed).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -19,11 +23,16 @@ pub(crate) type Hasher = ahash::RandomState;
 
 const NIL: u32 = u32::MAX;
 
+/// Referenced entries moved to the front per insertion into a full table before the
+/// oldest entry is evicted regardless (bounds the work an insertion can do).
+pub(crate) const MAX_SECOND_CHANCES: usize = 32;
+
 struct Slot<K, V> {
     key: K,
     val: V,
     prev: u32,
     next: u32,
+    referenced: bool,
 }
 
 /// Bytes one entry can cost at most, including the hash index at its worst load (hashbrown
@@ -124,11 +133,12 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         }
     }
 
-    /// The value for `key`, marking it most recently used.
+    /// The value for `key`, marking it used.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = *self.map.get(key)?;
-        self.touch(i);
-        self.slots.get_mut(i as usize).map(|s| &mut s.val)
+        let s = self.slots.get_mut(i as usize)?;
+        s.referenced = true;
+        Some(&mut s.val)
     }
 
     /// The value for `key` without changing its recency.
@@ -141,12 +151,21 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     /// used entry when full); the flag is true when it was inserted.
     pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
         if let Some(&i) = self.map.get(&key) {
-            self.touch(i);
             // Indices in the map always name a live slot.
-            return (&mut self.slots[i as usize].val, false);
+            let s = &mut self.slots[i as usize];
+            s.referenced = true;
+            return (&mut s.val, false);
         }
         let i = if self.slots.len() >= self.cap && self.tail != NIL {
-            // Reuse the least recently used slot.
+            // Second chances for referenced entries, then reuse the oldest slot.
+            for _ in 0..MAX_SECOND_CHANCES {
+                let t = self.tail;
+                match self.slots.get_mut(t as usize) {
+                    Some(s) if s.referenced => s.referenced = false,
+                    _ => break,
+                }
+                self.touch(t);
+            }
             let i = self.tail;
             self.unlink(i);
             self.evictions += 1;
@@ -154,6 +173,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
                 self.map.remove(&s.key);
                 s.key = key;
                 s.val = make();
+                s.referenced = false;
             }
             i
         } else {
@@ -163,7 +183,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
                 self.slots.reserve_exact(want.saturating_sub(self.slots.len()));
             }
             let i = self.slots.len() as u32;
-            self.slots.push(Slot { key, val: make(), prev: NIL, next: NIL });
+            self.slots.push(Slot { key, val: make(), prev: NIL, next: NIL, referenced: false });
             i
         };
         self.map.insert(key, i);
@@ -197,22 +217,32 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         Some(removed.val)
     }
 
-    /// The least recently used entry.
+    /// The entry at the back (next to be evicted or given a second chance).
+    #[cfg(test)]
     pub(crate) fn oldest(&self) -> Option<(&K, &V)> {
         self.slots.get(self.tail as usize).map(|s| (&s.key, &s.val))
     }
 
-    /// Removes least recently used entries while `idle(value)` says they are idle; returns
-    /// how many were removed.
+    /// Removes idle entries from the back (`idle(value)`), giving referenced ones a second
+    /// chance; stops at the first entry neither idle nor referenced (everything linked
+    /// after it was used after it). Returns how many were removed.
     pub(crate) fn expire(&mut self, mut idle: impl FnMut(&V) -> bool) -> usize {
         let mut n = 0;
-        while let Some((k, v)) = self.oldest() {
-            if !idle(v) {
+        let mut budget = self.slots.len();
+        while budget > 0 {
+            budget -= 1;
+            let t = self.tail;
+            let Some(s) = self.slots.get_mut(t as usize) else { break };
+            if idle(&s.val) {
+                let k = s.key;
+                self.remove(&k);
+                n += 1;
+            } else if s.referenced {
+                s.referenced = false;
+                self.touch(t);
+            } else {
                 break;
             }
-            let k = *k;
-            self.remove(&k);
-            n += 1;
         }
         n
     }

@@ -217,7 +217,7 @@ impl TcpPacket {
     /// The frame bytes.
     pub fn build(&self) -> Vec<u8> {
         let mut opts = self.options.clone();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(0);
         }
         let off = ((20 + opts.len()) / 4) as u16;
@@ -242,7 +242,15 @@ pub fn udp(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Vec<
 }
 
 /// A UDP datagram with explicit MACs.
-pub fn udp_macs(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub fn udp_macs(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut u = Vec::with_capacity(8 + payload.len());
     u.extend_from_slice(&sport.to_be_bytes());
     u.extend_from_slice(&dport.to_be_bytes());
@@ -427,7 +435,10 @@ mod tests {
 
     #[test]
     fn built_packets_decode_cleanly_with_good_checksums() {
-        let t = TcpPacket::new("10.0.0.1", 40000, "10.0.0.2", 80).flags(flags::PSH_ACK).payload(b"GET / HTTP/1.1\r\n\r\n").build();
+        let t = TcpPacket::new("10.0.0.1", 40000, "10.0.0.2", 80)
+            .flags(flags::PSH_ACK)
+            .payload(b"GET / HTTP/1.1\r\n\r\n")
+            .build();
         let mut p = decode(LinkType::ETHERNET, &t).unwrap();
         assert!(p.anomalies.is_empty(), "{:?}", p.anomalies);
         assert_eq!(p.verify_l4_checksum(), Some(true));

@@ -38,8 +38,7 @@ fn set_source(f: &mut [u8], src: [u8; 4]) {
 
 #[test]
 fn spoofed_syn_flood_stays_under_64_mib_and_is_reported() {
-    let mut cfg = DetectConfig::default();
-    cfg.memory_budget_bytes = CAP;
+    let cfg = DetectConfig { memory_budget_bytes: CAP, ..DetectConfig::default() };
     let mut engine = Engine::new(cfg).unwrap();
     let before = rss_bytes();
     let mut frame = TcpPacket::new("1.2.3.4", 1024, "10.10.10.10", 25565).flags(flags::SYN).window(0).build();
@@ -53,7 +52,12 @@ fn spoofed_syn_flood_stays_under_64_mib_and_is_reported() {
         frame[34..36].copy_from_slice(&((i % 64_000) as u16 + 1024).to_be_bytes());
         set_source(&mut frame, x.to_be_bytes());
         // 100 000 packets per second: a 20 s flood.
-        let f = Frame { ts_nanos: 1_700_000_000_000_000_000 + i64::from(i) * 10_000, link_type: 1, orig_len: 54, data: &frame };
+        let f = Frame {
+            ts_nanos: 1_700_000_000_000_000_000 + i64::from(i) * 10_000,
+            link_type: 1,
+            orig_len: 54,
+            data: &frame,
+        };
         engine.process(&f, &mut alerts);
     }
     let stats = engine.stats();

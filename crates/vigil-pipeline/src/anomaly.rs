@@ -328,7 +328,15 @@ mod tests {
     }
 
     fn cfg() -> AnomalyConfig {
-        AnomalyConfig { trees: 50, min_train: 256, train_every_secs: 30, train_window: 720, ..AnomalyConfig::default() }
+        AnomalyConfig {
+            features: names(4),
+            trees: 50,
+            min_train: 256,
+            train_every_secs: 30,
+            train_window: 720,
+            ranked_features: 3,
+            ..AnomalyConfig::default()
+        }
     }
 
     struct Feed {
@@ -396,6 +404,21 @@ mod tests {
             f.step([0.0; 4]);
         }
         assert_eq!(f.ended, 1);
+    }
+
+    #[test]
+    fn shape_ranks_deviations_and_maps_them_back() {
+        let mut c = cfg();
+        c.ranked_features = 2;
+        let v = [0.5, -3.0, 2.0, 0.1];
+        let (x, who) = shape(&v, &c);
+        assert_eq!((x, who), (vec![3.0, 2.0], vec![Some(1), Some(2)]));
+        c.feature_mode = FeatureMode::PerMetric;
+        assert_eq!(shape(&v, &c).0, v.to_vec());
+        c.feature_mode = FeatureMode::Both;
+        let (x, who) = shape(&v, &c);
+        assert_eq!(x.len(), 6);
+        assert_eq!(who[4..], [Some(1), Some(2)]);
     }
 
     #[test]

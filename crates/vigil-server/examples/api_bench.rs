@@ -79,7 +79,13 @@ fn sample(t: DateTime<Utc>, rng: &mut Rng) -> HostSample {
                 rx_packets_per_sec: rng.below(5000) as f64,
                 tx_packets_per_sec: rng.below(5000) as f64,
             },
-            NetInterfaceRate { name: "lo".into(), rx_bytes_per_sec: 10.0, tx_bytes_per_sec: 10.0, rx_packets_per_sec: 1.0, tx_packets_per_sec: 1.0 },
+            NetInterfaceRate {
+                name: "lo".into(),
+                rx_bytes_per_sec: 10.0,
+                tx_bytes_per_sec: 10.0,
+                rx_packets_per_sec: 1.0,
+                tx_packets_per_sec: 1.0,
+            },
         ],
         process_count: 200,
         uptime_secs: 100_000,
@@ -89,7 +95,14 @@ fn sample(t: DateTime<Utc>, rng: &mut Rng) -> HostSample {
 async fn fill(store: &Store, alerts_total: u64) {
     let mut rng = Rng(42);
     let now = Utc::now();
-    let cats = [Category::PortScan, Category::SynFlood, Category::BruteForce, Category::SuspiciousPort, Category::DnsTunnel, Category::WeakTls];
+    let cats = [
+        Category::PortScan,
+        Category::SynFlood,
+        Category::BruteForce,
+        Category::SuspiciousPort,
+        Category::DnsTunnel,
+        Category::WeakTls,
+    ];
     let per_agent = alerts_total / AGENTS;
     let started = Instant::now();
     let mut some_alerts = Vec::new();
@@ -113,9 +126,16 @@ async fn fill(store: &Store, alerts_total: u64) {
             bytes_in_per_sec: 1.2e6,
             bytes_out_per_sec: 0.8e6,
             top_talkers: (0..10)
-                .map(|t| Talker { ip: format!("10.{}.{}.{}", i % 200, t, rng.below(250)).parse().unwrap(), packets: 100 + t, bytes: 10_000 * (10 - t) })
+                .map(|t| Talker {
+                    ip: format!("10.{}.{}.{}", i % 200, t, rng.below(250)).parse().unwrap(),
+                    packets: 100 + t,
+                    bytes: 10_000 * (10 - t),
+                })
                 .collect(),
-            protocols: ["tcp", "udp", "icmp"].iter().map(|p| ProtocolCount { protocol: (*p).into(), packets: rng.below(1000), bytes: rng.below(1_000_000) }).collect(),
+            protocols: ["tcp", "udp", "icmp"]
+                .iter()
+                .map(|p| ProtocolCount { protocol: (*p).into(), packets: rng.below(1000), bytes: rng.below(1_000_000) })
+                .collect(),
             capture: CaptureCounters { interfaces: vec!["eth0".into()], ..Default::default() },
         }));
         for _ in 0..per_agent {
@@ -133,15 +153,27 @@ async fn fill(store: &Store, alerts_total: u64) {
             items.push(Item::Alert(a));
         }
         store
-            .ingest(&IngestBatch { agent: &id, peer: "127.0.0.1:1", received_at: now, replay_state: b"", items: &items })
+            .ingest(&IngestBatch {
+                agent: &id,
+                peer: "127.0.0.1:1",
+                received_at: now,
+                replay_state: b"",
+                items: &items,
+            })
             .await
             .unwrap();
         if i % 100 == 99 {
-            eprintln!("  {} agents, {} alerts stored ({:.0} s)", i + 1, (i + 1) * per_agent, started.elapsed().as_secs_f64());
+            eprintln!(
+                "  {} agents, {} alerts stored ({:.0} s)",
+                i + 1,
+                (i + 1) * per_agent,
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     for k in 0..200u64 {
-        let ids: Vec<Uuid> = some_alerts.iter().skip((k as usize * 5) % some_alerts.len().max(1)).take(5).copied().collect();
+        let ids: Vec<Uuid> =
+            some_alerts.iter().skip((k as usize * 5) % some_alerts.len().max(1)).take(5).copied().collect();
         store
             .upsert_incident(&IncidentRow {
                 id: Uuid::now_v7(),
@@ -191,8 +223,19 @@ async fn main() {
         fill(&store, alerts_total).await;
         store.close().await;
     }
-    let api = ApiSettings { client_rate: 1_000_000, client_burst: 1_000_000, key_rate: 1_000_000, key_burst: 1_000_000, ..Default::default() };
-    let settings = ServerSettings { listen: SocketAddr::from(([127, 0, 0, 1], 0)), data_dir: dir.clone(), api, ..Default::default() };
+    let api = ApiSettings {
+        client_rate: 1_000_000,
+        client_burst: 1_000_000,
+        key_rate: 1_000_000,
+        key_burst: 1_000_000,
+        ..Default::default()
+    };
+    let settings = ServerSettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.clone(),
+        api,
+        ..Default::default()
+    };
     let server = vigil_server::start(settings).await.unwrap();
     let key = match std::fs::read_to_string(dir.join(vigil_server::INITIAL_ADMIN_KEY_FILE)) {
         Ok(k) => k.trim().to_owned(),

@@ -219,7 +219,11 @@ pub async fn delete_block(
     match (change, b) {
         (Change::Missing, _) | (_, None) => Err(ApiError::not_found(format!("no block {id}"))),
         (c, Some(b)) => {
-            audit.note(format!("unblock {} ({id}){}", b.target, if c == Change::Done { "" } else { ": already removed" }));
+            audit.note(format!(
+                "unblock {} ({id}){}",
+                b.target,
+                if c == Change::Done { "" } else { ": already removed" }
+            ));
             if c == Change::Done {
                 state.events.publish(EventKind::Block, &serde_json::json!({"action": "removed", "block": &b}));
             }
@@ -304,7 +308,11 @@ pub async fn create_silence(
         })
         .transpose()?;
     let agent = blank(&req.agent)
-        .map(|a| AgentId::new(a).map(|a| a.as_str().to_owned()).map_err(|e| ApiError::bad_request(format!("field `agent`: {e}"))))
+        .map(|a| {
+            AgentId::new(a)
+                .map(|a| a.as_str().to_owned())
+                .map_err(|e| ApiError::bad_request(format!("field `agent`: {e}")))
+        })
         .transpose()?;
     let source = blank(&req.source).map(|s| network_field("source", &s).map(|n| n.to_string())).transpose()?;
     if category.is_none() && agent.is_none() && source.is_none() {
@@ -396,7 +404,13 @@ pub struct KeyInfo {
 
 impl From<&ApiKeyRow> for KeyInfo {
     fn from(r: &ApiKeyRow) -> Self {
-        KeyInfo { id: r.id.clone(), name: r.name.clone(), role: r.role.clone(), created_at: r.created_at, revoked_at: r.revoked_at }
+        KeyInfo {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            role: r.role.clone(),
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
     }
 }
 

@@ -182,11 +182,7 @@ impl Params {
         let Some(v) = self.get(k) else { return Ok(None) };
         let d = parse_duration(v).ok_or_else(|| Self::bad(k, v, "a duration such as 30s, 5m, 1h or whole seconds"))?;
         if d < min || d > max {
-            return Err(Self::bad(
-                k,
-                v,
-                &format!("between {} and {}", humantime_short(min), humantime_short(max)),
-            ));
+            return Err(Self::bad(k, v, &format!("between {} and {}", humantime_short(min), humantime_short(max))));
         }
         Ok(Some(d))
     }
@@ -290,11 +286,7 @@ fn latest_json(s: &HostSample) -> serde_json::Value {
 }
 
 fn agent_view(row: AgentRow, latest: Option<&HostSample>, now: DateTime<Utc>) -> AgentView {
-    AgentView {
-        status: if is_online(&row, now) { "online" } else { "offline" },
-        latest: latest.map(latest_json),
-        row,
-    }
+    AgentView { status: if is_online(&row, now) { "online" } else { "offline" }, latest: latest.map(latest_json), row }
 }
 
 /// Every agent with its status, last contact and latest figures (one query).
@@ -884,7 +876,9 @@ mod tests {
         let p = Params::new(raw, &["since", "limit", "step"]).unwrap();
         assert!(p.time("since").unwrap_err().message.contains("`since`"));
         assert!(p.limit(10, 100).unwrap_err().message.contains("`limit`"));
-        assert!(p.duration("step", Duration::from_secs(1), Duration::from_secs(9)).unwrap_err().message.contains("`step`"));
+        assert!(
+            p.duration("step", Duration::from_secs(1), Duration::from_secs(9)).unwrap_err().message.contains("`step`")
+        );
     }
 
     #[test]

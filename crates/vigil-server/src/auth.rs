@@ -163,7 +163,13 @@ impl FromRequestParts<AppState> for Caller {
                     ));
                 }
             }
-            Caller { key_id: row.id, name: row.name, role, via: Via::Session, session: Some((csrf, session.expires_at)) }
+            Caller {
+                key_id: row.id,
+                name: row.name,
+                role,
+                via: Via::Session,
+                session: Some((csrf, session.expires_at)),
+            }
         } else {
             return Err(ApiError::unauthorized(
                 "missing API key; send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`, or log in to the dashboard",

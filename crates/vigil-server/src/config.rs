@@ -35,11 +35,11 @@ interval = "1h"
 [api]
 # Requests per second allowed from one client address (API, dashboard, /metrics), and
 # the burst allowed above that rate. Past it the server answers 429 with Retry-After.
-client_rate = 20
-client_burst = 200
+client_rate = 50
+client_burst = 500
 # Requests per second allowed for one API key (all its clients and sessions together).
-key_rate = 50
-key_burst = 400
+key_rate = 100
+key_burst = 1000
 # How long a dashboard login lasts.
 session_ttl = "12h"
 "#;
@@ -84,10 +84,10 @@ pub struct ApiSettings {
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
-            client_rate: 20,
-            client_burst: 200,
-            key_rate: 50,
-            key_burst: 400,
+            client_rate: 50,
+            client_burst: 500,
+            key_rate: 100,
+            key_burst: 1000,
             session_ttl: Duration::from_secs(12 * 3600),
         }
     }

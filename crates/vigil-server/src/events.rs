@@ -256,7 +256,10 @@ pub fn publish_batch(state: &AppState, agent: &AgentId, peer: &str, received_at:
                 );
             }
             Item::Sample(s) => {
-                hub.publish(EventKind::Metric, &serde_json::json!({"agent": agent, "point": MetricPoint::from_sample(s)}));
+                hub.publish(
+                    EventKind::Metric,
+                    &serde_json::json!({"agent": agent, "point": MetricPoint::from_sample(s)}),
+                );
             }
             Item::NetStats(n) => {
                 hub.publish(EventKind::NetStats, &serde_json::json!({"agent": agent, "stats": n}));
@@ -327,12 +330,15 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     caller.require(crate::apikey::Role::Viewer)?;
     let p = Params::new(raw, &["last_event_id", "types"])?;
-    let last = match headers.get("last-event-id") {
-        Some(v) => Some(v.to_str().ok().map(str::trim).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
-            ApiError::bad_request("header `Last-Event-ID`: expected the numeric id of an event")
-        })?),
-        None => p.u64("last_event_id")?,
-    };
+    let last =
+        match headers.get("last-event-id") {
+            Some(v) => {
+                Some(v.to_str().ok().map(str::trim).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
+                    ApiError::bad_request("header `Last-Event-ID`: expected the numeric id of an event")
+                })?)
+            }
+            None => p.u64("last_event_id")?,
+        };
     let kinds = match p.get("types") {
         None => None,
         Some(list) => Some(

@@ -212,7 +212,10 @@ impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let c = openapi.components.get_or_insert_with(Default::default);
         c.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
-        c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         c.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
@@ -371,7 +374,7 @@ async fn status_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
             Err(e) => tracing::warn!(error = %e, "cannot read agents for the status check"),
         }
         ticks += 1;
-        if ticks % 60 == 0
+        if ticks.is_multiple_of(60)
             && let Err(e) = state.store.delete_expired_sessions(now).await
         {
             tracing::warn!(error = %e, "cannot delete lapsed sessions");

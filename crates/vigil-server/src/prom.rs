@@ -73,19 +73,27 @@ pub async fn render(state: &AppState) -> Result<String, ApiError> {
         load(&c.security_alerts_suppressed),
     );
     counter(&mut reg, "vigil_api_rate_limited", "API requests refused with 429", load(&state.limiter.refused));
-    counter(&mut reg, "vigil_events_published", "Live events published", state.events.published.load(Ordering::Relaxed));
-    gauge(&mut reg, "vigil_events_buffered", "Live events held for resuming clients", state.events.len() as f64);
-    gauge(
+    counter(
         &mut reg,
-        "vigil_event_streams",
-        "Event streams open",
-        state.events.streams.load(Ordering::Relaxed) as f64,
+        "vigil_events_published",
+        "Live events published",
+        state.events.published.load(Ordering::Relaxed),
     );
+    gauge(&mut reg, "vigil_events_buffered", "Live events held for resuming clients", state.events.len() as f64);
+    gauge(&mut reg, "vigil_event_streams", "Event streams open", state.events.streams.load(Ordering::Relaxed) as f64);
     let pools = state.store.pool_stats();
     let pool = family(&mut reg, "vigil_store_connections", "Database connections by pool and state");
-    set(&pool, &[("pool", "writer"), ("state", "busy")], f64::from(pools.writer_size.saturating_sub(pools.writer_idle)));
+    set(
+        &pool,
+        &[("pool", "writer"), ("state", "busy")],
+        f64::from(pools.writer_size.saturating_sub(pools.writer_idle)),
+    );
     set(&pool, &[("pool", "writer"), ("state", "idle")], f64::from(pools.writer_idle));
-    set(&pool, &[("pool", "reader"), ("state", "busy")], f64::from(pools.reader_size.saturating_sub(pools.reader_idle)));
+    set(
+        &pool,
+        &[("pool", "reader"), ("state", "busy")],
+        f64::from(pools.reader_size.saturating_sub(pools.reader_idle)),
+    );
     set(&pool, &[("pool", "reader"), ("state", "idle")], f64::from(pools.reader_idle));
     gauge(&mut reg, "vigil_store_size_bytes", "Size of the database file", state.store.size_bytes().await? as f64);
 
@@ -105,8 +113,10 @@ pub async fn render(state: &AppState) -> Result<String, ApiError> {
     let mem = family(&mut reg, "vigil_agent_memory_percent", "Latest memory use");
     let disk = family(&mut reg, "vigil_agent_disk_used_percent", "Latest use of the fullest disk");
     let load1 = family(&mut reg, "vigil_agent_load1", "Latest one-minute load average");
-    let net = family(&mut reg, "vigil_agent_network_bytes_per_second", "Latest network rate, all interfaces but loopback");
-    let pkts = family(&mut reg, "vigil_agent_network_packets_per_second", "Latest packet rate, all interfaces but loopback");
+    let net =
+        family(&mut reg, "vigil_agent_network_bytes_per_second", "Latest network rate, all interfaces but loopback");
+    let pkts =
+        family(&mut reg, "vigil_agent_network_packets_per_second", "Latest packet rate, all interfaces but loopback");
     let ts = family(&mut reg, "vigil_agent_sample_timestamp_seconds", "When the latest sample was taken");
     for (row, sample) in &agents {
         let id = row.id.as_str();
@@ -149,7 +159,11 @@ pub async fn render(state: &AppState) -> Result<String, ApiError> {
     ),
     security(("bearer" = []), ("api_key" = []), ("session" = []))
 )]
-pub async fn metrics(State(state): State<AppState>, caller: Caller, ApiQuery(raw): ApiQuery) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(raw): ApiQuery,
+) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     Params::new(raw, &[])?;
     let body = render(&state).await?;

@@ -40,7 +40,12 @@ pub struct TokenBuckets<K> {
 impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     /// Buckets refilling at `rate` per second up to `burst`, tracking at most `cap` keys.
     pub fn new(rate: u32, burst: u32, cap: usize) -> Self {
-        TokenBuckets { rate: f64::from(rate.max(1)), burst: f64::from(burst.max(1)), cap: cap.max(1), map: HashMap::new() }
+        TokenBuckets {
+            rate: f64::from(rate.max(1)),
+            burst: f64::from(burst.max(1)),
+            cap: cap.max(1),
+            map: HashMap::new(),
+        }
     }
 
     /// Takes one token for `key` at `now`; `Err(wait)` when none is left.

@@ -66,11 +66,17 @@ impl AppState {
     pub fn set_agent_online(&self, agent: &AgentId, at: chrono::DateTime<chrono::Utc>) {
         let was = self.agent_online.lock().unwrap_or_else(|p| p.into_inner()).insert(agent.clone(), true);
         if was != Some(true) {
-            self.events.publish(
-                EventKind::Agent,
-                &serde_json::json!({"id": agent, "status": "online", "last_seen": at}),
-            );
+            self.events
+                .publish(EventKind::Agent, &serde_json::json!({"id": agent, "status": "online", "last_seen": at}));
         }
+    }
+
+    /// Stores an incident (insert or update by id) and publishes it as an `incident`
+    /// event: what the pipeline's incident output should be fed to.
+    pub async fn record_incident(&self, incident: &vigil_store::IncidentRow) -> Result<(), vigil_store::StoreError> {
+        self.store.upsert_incident(incident).await?;
+        self.events.publish(EventKind::Incident, incident);
+        Ok(())
     }
 
     /// Records `agent`'s status as seen by the periodic check; publishes a change.

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use vigil_model::{AgentId, Category, HostSample, Severity};
 
 use crate::{
-    ALERT_COLS, AgentRow, Cells, StoreError, StoredAlert, agent_from_row, alert_from_row, ms,
-    sample_from_row, severity_rank,
+    ALERT_COLS, AgentRow, Cells, StoreError, StoredAlert, agent_from_row, alert_from_row, ms, sample_from_row,
+    severity_rank,
 };
 
 /// Most rows one page of alerts, blocks, silences, incidents or audit entries holds.
@@ -505,7 +505,10 @@ impl crate::Store {
         .fetch_all(&self.inner.reader)
         .await
         .map_err(self.query_err("read top categories"))?;
-        Ok(rows.into_iter().map(|(category, c)| CategoryCount { category, count: u64::try_from(c).unwrap_or(0) }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(category, c)| CategoryCount { category, count: u64::try_from(c).unwrap_or(0) })
+            .collect())
     }
 
     /// The source addresses named by most alerts in the hours starting at or after `since`.
@@ -598,7 +601,9 @@ impl crate::Store {
             .fetch_all(&self.inner.reader)
             .await
             .map_err(self.query_err("read metric series"))?;
-        let f = |r: &SqliteRow, c: &str| r.try_get::<Option<f64>, _>(c).ok().flatten().filter(|v| v.is_finite()).unwrap_or(0.0);
+        let f = |r: &SqliteRow, c: &str| {
+            r.try_get::<Option<f64>, _>(c).ok().flatten().filter(|v| v.is_finite()).unwrap_or(0.0)
+        };
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -782,15 +787,17 @@ impl crate::Store {
 
     /// Stores a new session.
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sessions (id_hash, key_id, created_at, expires_at, client) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&s.id_hash[..])
-            .bind(&s.key_id)
-            .bind(ms(s.created_at))
-            .bind(ms(s.expires_at))
-            .bind(&s.client)
-            .execute(&self.inner.writer)
-            .await
-            .map_err(self.query_err("insert session"))?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, key_id, created_at, expires_at, client) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.id_hash[..])
+        .bind(&s.key_id)
+        .bind(ms(s.created_at))
+        .bind(ms(s.expires_at))
+        .bind(&s.client)
+        .execute(&self.inner.writer)
+        .await
+        .map_err(self.query_err("insert session"))?;
         Ok(())
     }
 
@@ -932,7 +939,10 @@ impl crate::Store {
     }
 
     /// The newest network statistics of each agent taken at or after `since`, one query.
-    pub async fn latest_netstats(&self, since: DateTime<Utc>) -> Result<Vec<(AgentId, vigil_model::NetStats)>, StoreError> {
+    pub async fn latest_netstats(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(AgentId, vigil_model::NetStats)>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT a.id, n.data FROM agents a JOIN netstats n ON n.id = \
              (SELECT id FROM netstats WHERE agent_id = a.id AND ts >= $1 ORDER BY ts DESC, id DESC LIMIT 1) \

@@ -43,8 +43,8 @@ use vigil_model::{AgentId, AgentInfo, AgentStats, Alert, AlertResolved, Category
 
 pub use api::{
     AlertCursor, AlertFilter, AlertStatus, AlertView, AuditEntry, BlockRow, CategoryCount, Change, HourCount,
-    IncidentFilter, IncidentRow, IncidentStatus, MetricPoint, PAGE_LIMIT_MAX, PoolStats, SERIES_LIMIT_MAX,
-    SessionRow, SilenceRow, SourceCount,
+    IncidentFilter, IncidentRow, IncidentStatus, MetricPoint, PAGE_LIMIT_MAX, PoolStats, SERIES_LIMIT_MAX, SessionRow,
+    SilenceRow, SourceCount,
 };
 pub use error::StoreError;
 

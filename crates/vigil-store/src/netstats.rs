@@ -53,14 +53,16 @@ pub(crate) async fn insert_netstats(
         id: n.id.to_string(),
         source,
     })?;
-    let res = sqlx::query("INSERT INTO netstats (id, agent_id, ts, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
-        .bind(n.id)
-        .bind(agent.as_str())
-        .bind(ms(n.timestamp))
-        .bind(data)
-        .execute(&mut *conn)
-        .await
-        .map_err(query_err(path, "ingest"))?;
+    let res = sqlx::query(
+        "INSERT INTO netstats (id, agent_id, ts, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(n.id)
+    .bind(agent.as_str())
+    .bind(ms(n.timestamp))
+    .bind(data)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err(path, "ingest"))?;
     Ok(res.rows_affected() > 0)
 }
 
@@ -119,13 +121,8 @@ mod tests {
         let a = stats(t(0), 10.0);
         let b = stats(t(5), f64::NAN);
         let items = vec![Item::NetStats(a.clone()), Item::NetStats(b.clone())];
-        let batch = |items| IngestBatch {
-            agent: &agent,
-            peer: "127.0.0.1:1",
-            received_at: t(6),
-            replay_state: &[],
-            items,
-        };
+        let batch =
+            |items| IngestBatch { agent: &agent, peer: "127.0.0.1:1", received_at: t(6), replay_state: &[], items };
         store.ingest(&batch(&items)).await.unwrap();
         // A resent batch stores nothing twice.
         store.ingest(&batch(&items)).await.unwrap();

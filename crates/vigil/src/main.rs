@@ -108,7 +108,8 @@ async fn apikey(c: ApikeyCmd) -> Result<()> {
     };
     match c {
         ApikeyCmd::Create { data_dir, role, name } => {
-            let role = vigil_server::apikey::Role::parse(&role).context("--role: expected viewer, operator or admin")?;
+            let role =
+                vigil_server::apikey::Role::parse(&role).context("--role: expected viewer, operator or admin")?;
             let store = open(&data_dir).await?;
             let (row, text) = vigil_server::admin::make_key(&store, name.trim(), role)
                 .await
@@ -225,7 +226,8 @@ fn config(c: ConfigCmd) -> Result<()> {
 /// Agent files have keys a server file never has; anything else is checked as a server file.
 fn guess_kind(file: &Path, text: &str) -> Result<ConfigKind> {
     let table: toml::Table = vigil_config::parse(file, text)?;
-    let agent_keys = ["credentials", "server_url", "interval", "state_dir", "thresholds", "spool", "shipping", "capture", "detect"];
+    let agent_keys =
+        ["credentials", "server_url", "interval", "state_dir", "thresholds", "spool", "shipping", "capture", "detect"];
     Ok(if table.keys().any(|k| agent_keys.contains(&k.as_str())) { ConfigKind::Agent } else { ConfigKind::Server })
 }
 

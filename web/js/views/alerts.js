@@ -50,6 +50,7 @@ export async function alerts(el, _params, ctx) {
   el.append(h('h1', {}, 'Alerts'), card(null, form), count, card(null, t.table, more));
   let cursor = null;
   const byId = new Map();
+  const showCount = () => { count.textContent = byId.size ? `${byId.size} shown${cursor ? ', more below' : ''}.` : ''; };
 
   const replace = (v) => {
     const old = byId.get(v.id);
@@ -69,7 +70,7 @@ export async function alerts(el, _params, ctx) {
     }
     cursor = r.next_cursor;
     more.hidden = !cursor;
-    count.textContent = byId.size ? `${byId.size} shown${cursor ? ', more below' : ''}.` : '';
+    showCount();
     if (!byId.size) t.tbody.appendChild(h('tr', { class: 'none' }, h('td', { colspan: 8 }, empty('No alerts match.'))));
   }
 
@@ -92,6 +93,7 @@ export async function alerts(el, _params, ctx) {
       tr.classList.add('fresh');
       byId.set(a.id, tr);
       t.tbody.insertBefore(tr, t.tbody.firstChild);
+      showCount();
     }),
     events.on('alert_update', (v) => {
       if (!byId.has(v.id)) return;

@@ -40,7 +40,12 @@ pub(crate) fn corpus() -> Option<PathBuf> {
     None
 }
 
-pub(crate) fn run_file(dir: &std::path::Path, name: &str, cfg: DetectConfig, threads: usize) -> (Vec<Alert>, Summary, String) {
+pub(crate) fn run_file(
+    dir: &std::path::Path,
+    name: &str,
+    cfg: DetectConfig,
+    threads: usize,
+) -> (Vec<Alert>, Summary, String) {
     let opts = AnalyzeOptions { files: vec![dir.join(name)], detect: Some(cfg), threads, ..AnalyzeOptions::default() };
     let mut out = Vec::new();
     let s = analyze(&opts, &mut out, &mut NoProgress).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -69,7 +74,11 @@ const EXPECT: &[(&str, &[Category], &[Category])] = &[
     ("dmachard-dnscat2.pcap", &[Category::DnsTunnel], &[]),
     ("dmachard-dnsextrator.pcap", &[Category::DnsTunnel, Category::DataExfiltration], &[]),
     ("zeek-dns-two-responses.pcap", &[Category::DnsSpoof], &[]),
-    ("cs-ppa1e-ftp-crack.pcap", &[Category::BruteForce, Category::PlaintextCredentials, Category::InsecureProtocol], &[Category::SuspiciousPort]),
+    (
+        "cs-ppa1e-ftp-crack.pcap",
+        &[Category::BruteForce, Category::PlaintextCredentials, Category::InsecureProtocol],
+        &[Category::SuspiciousPort],
+    ),
     ("zeek-ftp-bruteforce.pcap", &[Category::PlaintextCredentials, Category::InsecureProtocol], &[]),
     ("cs-ppa1e-ftp.pcap", &[Category::PlaintextCredentials, Category::InsecureProtocol], &[]),
     ("cs-ppa1e-telnet.pcap", &[Category::PlaintextCredentials, Category::InsecureProtocol], &[]),

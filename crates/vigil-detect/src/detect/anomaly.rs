@@ -68,12 +68,10 @@ impl PacketAnomaly {
         let (Some(f), Some(src), Some(dst)) = (k.p.fragment(), k.src, k.dst) else { return false };
         let start = f.offset;
         let end = f.offset.saturating_add(f.len);
-        let (st, _) = self
-            .frags
-            .get_or_insert_with(FragKey { src, dst, proto: f.protocol, id: f.id }, || FragState {
-                ranges: [(0, 0); 8],
-                n: 0,
-            });
+        let (st, _) = self.frags.get_or_insert_with(FragKey { src, dst, proto: f.protocol, id: f.id }, || FragState {
+            ranges: [(0, 0); 8],
+            n: 0,
+        });
         let n = usize::from(st.n);
         let mut hit = false;
         for &(s, e) in &st.ranges[..n] {
@@ -94,7 +92,8 @@ impl PacketAnomaly {
         // Linux cooked captures mark packets the capturing host sent (type 4): with checksum
         // offload their checksums are filled in later by the NIC, so they are not checked.
         let outgoing = k.p.link.sll_packet_type == Some(4);
-        if self.c.verify_checksums && a.is_empty() && !outgoing {
+        let small = k.p.l4_payload().len() + 60 <= self.c.verify_checksums_max_bytes as usize;
+        if self.c.verify_checksums && a.is_empty() && !outgoing && small {
             let mut p = *k.p;
             if p.verify_l4_checksum() == Some(false) {
                 a = p.anomalies;

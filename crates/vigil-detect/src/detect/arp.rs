@@ -190,7 +190,17 @@ impl Gateway {
         }
     }
 
-    fn fire(&self, k: &Pkt, old: MacAddr, new: MacAddr, how: &'static str, count: u32, em: &mut Emitter, out: &mut Vec<Alert>) {
+    #[allow(clippy::too_many_arguments)]
+    fn fire(
+        &self,
+        k: &Pkt,
+        old: MacAddr,
+        new: MacAddr,
+        how: &'static str,
+        count: u32,
+        em: &mut Emitter,
+        out: &mut Vec<Alert>,
+    ) {
         let ip = self.ip;
         let key = Key::new(Category::GatewayMacChange, ip.map(IpAddr::V4), None, mac_u64(new));
         let window = self.window;

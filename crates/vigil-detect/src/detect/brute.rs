@@ -15,7 +15,7 @@ use vigil_decode::{MacAddr, Transport, cleartext};
 use vigil_model::{Alert, Category};
 
 use crate::config::{BruteForceConfig, nanos};
-use crate::ctx::{PortSet, Pkt, roll, secs};
+use crate::ctx::{Pkt, PortSet, roll, secs};
 use crate::emit::{Draft, Emitter, Key};
 use crate::table::{Hasher, Table};
 

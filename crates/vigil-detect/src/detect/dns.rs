@@ -21,8 +21,8 @@
 use std::net::IpAddr;
 
 use serde_json::json;
-use vigil_decode::dns::{self, DnsMessage, RData};
 use vigil_decode::Transport;
+use vigil_decode::dns::{self, DnsMessage, RData};
 use vigil_model::{Alert, Category, Severity};
 
 use crate::config::{DnsSpoofConfig, DnsTunnelConfig, nanos};
@@ -233,10 +233,8 @@ impl Dns {
                     }
                 }
                 None => {
-                    let active = self
-                        .clients
-                        .peek(&dst)
-                        .is_some_and(|&t| now >= t && now.saturating_sub(t) <= self.timeout);
+                    let active =
+                        self.clients.peek(&dst).is_some_and(|&t| now >= t && now.saturating_sub(t) <= self.timeout);
                     (report_unmatched && active).then_some(("unmatched_answer", Severity::Medium, 3))
                 }
             };

@@ -121,8 +121,7 @@ impl SynFlood {
         }
         e.syns += 1;
         e.mac = k.src_mac.or(e.mac);
-        if !e.fired && e.syns >= self.c.threshold && mostly_unanswered(e.syns, e.answered, self.c.max_answered_ratio)
-        {
+        if !e.fired && e.syns >= self.c.threshold && mostly_unanswered(e.syns, e.answered, self.c.max_answered_ratio) {
             e.fired = true;
             let e = *e;
             em.fire(k.at, Key::new(Category::SynFlood, Some(src), Some(dst), u64::from(port)), out, || {

@@ -303,12 +303,22 @@ impl Flows {
     pub(crate) fn on_packet(&mut self, k: &Pkt, em: &mut Emitter, out: &mut Vec<Alert>) {
         match &k.p.transport {
             Transport::Tcp(t) => self.on_tcp(k, t, em, out),
-            Transport::Udp(u) if self.on.insecure => self.on_udp_insecure(k, u.src_port, u.dst_port, u.payload, em, out),
+            Transport::Udp(u) if self.on.insecure => {
+                self.on_udp_insecure(k, u.src_port, u.dst_port, u.payload, em, out)
+            }
             _ => {}
         }
     }
 
-    fn on_udp_insecure(&mut self, k: &Pkt, sport: u16, dport: u16, payload: &[u8], em: &mut Emitter, out: &mut Vec<Alert>) {
+    fn on_udp_insecure(
+        &mut self,
+        k: &Pkt,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+        em: &mut Emitter,
+        out: &mut Vec<Alert>,
+    ) {
         let (Some(src), Some(dst)) = (k.src, k.dst) else { return };
         let label = match (dport, payload) {
             (69, [0, 1 | 2, ..]) => "tftp",
@@ -417,7 +427,12 @@ impl Flows {
                 }
             }
             if let Some((kind, a, b)) = event {
-                let hijack_key = Key::new(Category::SessionHijack, Some(src), Some(dst), u64::from(t.src_port) << 16 | u64::from(t.dst_port));
+                let hijack_key = Key::new(
+                    Category::SessionHijack,
+                    Some(src),
+                    Some(dst),
+                    u64::from(t.src_port) << 16 | u64::from(t.dst_port),
+                );
                 let (sport, dport) = (t.src_port, t.dst_port);
                 em.fire(k.at, hijack_key, out, || {
                     let d = if kind == "mac_conflict" {
@@ -453,7 +468,10 @@ impl Flows {
             if from_client { (src, dst, t.src_port, t.dst_port) } else { (dst, src, t.dst_port, t.src_port) };
 
         // insecure_protocol: once per flow, on the first payload that shows the protocol in use.
-        if self.on.insecure && flow.flags & REPORTED_INSECURE == 0 && let Some(svc) = flow.svc {
+        if self.on.insecure
+            && flow.flags & REPORTED_INSECURE == 0
+            && let Some(svc) = flow.svc
+        {
             let in_use = match svc {
                 Svc::Smb => is_smb1(t.payload),
                 Svc::Vnc => t.payload.starts_with(b"RFB "),
@@ -486,43 +504,45 @@ impl Flows {
         }
 
         // unencrypted_http and HTTP Basic credentials.
-        if (self.on.http || self.on.creds) && http::looks_like_request(t.payload) {
-            if let Ok(req) = http::parse_request(t.payload) {
-                if self.on.http {
-                    em.fire(
-                        k.at,
-                        Key::new(Category::UnencryptedHttp, Some(src), Some(dst), u64::from(t.dst_port)),
-                        out,
-                        || {
-                            let host = req.host.map(|h| clip(h, 128));
-                            Draft::new(format!(
-                                "{src} sent a plain HTTP {} request to {}{} (port {})",
-                                clip(req.method, 16),
-                                host.clone().unwrap_or_else(|| dst.to_string()),
-                                clip(req.path(), 64),
-                                t.dst_port
-                            ))
-                            .ports(Some(t.src_port), Some(t.dst_port))
-                            .mac(k.src_mac)
-                            .ev("method", clip(req.method, 16))
-                            .ev("host", host)
-                            .ev("path", clip(req.path(), 128))
-                            .ev("http_version", format!("1.{}", req.version_minor))
-                        },
-                    );
-                }
-                if self.on.creds
-                    && let Some(auth) = req.authorization()
-                    && auth.is_basic()
-                {
-                    let user = auth.basic_user();
-                    fire_creds(k, em, out, src, dst, t.src_port, t.dst_port, "http_basic", user);
-                }
+        if (self.on.http || self.on.creds)
+            && http::looks_like_request(t.payload)
+            && let Ok(req) = http::parse_request(t.payload)
+        {
+            if self.on.http {
+                em.fire(
+                    k.at,
+                    Key::new(Category::UnencryptedHttp, Some(src), Some(dst), u64::from(t.dst_port)),
+                    out,
+                    || {
+                        let host = req.host.map(|h| clip(h, 128));
+                        Draft::new(format!(
+                            "{src} sent a plain HTTP {} request to {}{} (port {})",
+                            clip(req.method, 16),
+                            host.clone().unwrap_or_else(|| dst.to_string()),
+                            clip(req.path(), 64),
+                            t.dst_port
+                        ))
+                        .ports(Some(t.src_port), Some(t.dst_port))
+                        .mac(k.src_mac)
+                        .ev("method", clip(req.method, 16))
+                        .ev("host", host)
+                        .ev("path", clip(req.path(), 128))
+                        .ev("http_version", format!("1.{}", req.version_minor))
+                    },
+                );
+            }
+            if self.on.creds
+                && let Some(auth) = req.authorization()
+                && auth.is_basic()
+            {
+                let user = auth.basic_user();
+                fire_creds(k, em, out, src, dst, t.src_port, t.dst_port, "http_basic", user);
             }
         }
 
         // Line protocols, Telnet, Redis, TLS.
         let creds = self.on.creds;
+        let mut tls_done = false;
         match &mut flow.app {
             App::Lines(ls) if creds && from_client && !ls.tls => {
                 for line in cleartext::lines(t.payload) {
@@ -601,9 +621,7 @@ impl Flows {
                 } else {
                     let text = self.scratch.trim_ascii_end();
                     let tail = text.get(text.len().saturating_sub(16)..).unwrap_or(text);
-                    let ends = |p: &[u8]| {
-                        tail.len() >= p.len() && tail[tail.len() - p.len()..].eq_ignore_ascii_case(p)
-                    };
+                    let ends = |p: &[u8]| tail.len() >= p.len() && tail[tail.len() - p.len()..].eq_ignore_ascii_case(p);
                     if ends(b"login:") || ends(b"username:") || ends(b"user name:") {
                         ts.phase = TelPhase::User;
                         ts.user.clear();
@@ -649,9 +667,15 @@ impl Flows {
                     if ts.segments >= MAX_TLS_SEGMENTS {
                         ts.stop();
                     }
+                    // The server's handshake is over (or was refused a stream): nothing more
+                    // to read in this flow, so stop paying for the boxed state.
+                    tls_done = ts.stream.is_none();
                 }
             }
             _ => {}
+        }
+        if tls_done {
+            flow.app = App::Plain;
         }
     }
 }
@@ -691,15 +715,20 @@ fn fire_creds(
     protocol: &'static str,
     user: Option<String>,
 ) {
-    em.fire(k.at, Key::new(Category::PlaintextCredentials, Some(src), Some(dst), fnv1a(protocol.as_bytes())), out, || {
-        let who = user.as_deref().map_or_else(|| "an unknown user".to_owned(), |u| format!("user {u:?}"));
-        Draft::new(format!("{src} sent a cleartext {protocol} password for {who} to {dst} port {dport}"))
-            .ports(Some(sport), Some(dport))
-            .mac(k.src_mac)
-            .ev("protocol", protocol)
-            .ev("user", user)
-            .ev("password", "redacted")
-    });
+    em.fire(
+        k.at,
+        Key::new(Category::PlaintextCredentials, Some(src), Some(dst), fnv1a(protocol.as_bytes())),
+        out,
+        || {
+            let who = user.as_deref().map_or_else(|| "an unknown user".to_owned(), |u| format!("user {u:?}"));
+            Draft::new(format!("{src} sent a cleartext {protocol} password for {who} to {dst} port {dport}"))
+                .ports(Some(sport), Some(dport))
+                .mac(k.src_mac)
+                .ev("protocol", protocol)
+                .ev("user", user)
+                .ev("password", "redacted")
+        },
+    );
 }
 
 /// `AUTH [user] password` in RESP or inline form: the user name (`default` when absent).
@@ -819,14 +848,12 @@ fn tls_server_data(
             let sni = ts.sni.clone();
             em.fire(c.at.at, Key::new(Category::WeakTls, Some(client), Some(server), u64::from(sport)), out, || {
                 let name = sni.as_deref().map_or_else(String::new, |s| format!(" ({s})"));
-                let mut d = Draft::new(format!(
-                    "{server} port {sport}{name} negotiated {} with {client}",
-                    version_name(v)
-                ))
-                .ports(Some(cport), Some(sport))
-                .ev("version", version_name(v))
-                .ev("version_wire", format!("0x{:04x}", v.0))
-                .ev("sni", sni);
+                let mut d =
+                    Draft::new(format!("{server} port {sport}{name} negotiated {} with {client}", version_name(v)))
+                        .ports(Some(cport), Some(sport))
+                        .ev("version", version_name(v))
+                        .ev("version_wire", format!("0x{:04x}", v.0))
+                        .ev("sni", sni);
                 if let Some(cs) = cipher {
                     d = d.ev("cipher_suite", format!("0x{cs:04x}"));
                 }

@@ -67,7 +67,10 @@ impl Intel {
             }
             Transport::Tcp(t) if http::looks_like_request(t.payload) => {
                 let Some(host) = http::parse_request(t.payload).ok().and_then(|r| r.host) else { return };
-                let host = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+                let host = host
+                    .rsplit_once(':')
+                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(host, |(h, _)| h);
                 (host.to_ascii_lowercase(), "http_host")
             }
             _ => return,

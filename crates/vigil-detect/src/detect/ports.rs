@@ -13,7 +13,7 @@ use vigil_decode::Transport;
 use vigil_model::{Alert, Category};
 
 use crate::config::SuspiciousPortConfig;
-use crate::ctx::{PortSet, Pkt};
+use crate::ctx::{Pkt, PortSet};
 use crate::emit::{Draft, Emitter, Key};
 
 pub(crate) struct SuspiciousPort {

@@ -104,7 +104,8 @@ impl PortScan {
                     FIN
                 } else if c & (TcpFlags::SYN | TcpFlags::FIN) == TcpFlags::SYN | TcpFlags::FIN {
                     SYN_FIN
-                } else if c & (TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG) == TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG
+                } else if c & (TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG)
+                    == TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG
                     && c & (TcpFlags::ACK | TcpFlags::RST) == 0
                 {
                     XMAS

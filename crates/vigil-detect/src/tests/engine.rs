@@ -19,7 +19,13 @@ fn mixed() -> Trace {
         t.push((3.0 + f64::from(i) * 0.01, icmp_echo("10.0.0.70", "10.0.0.1", 1, i, b"ping")));
     }
     for i in 0..5u16 {
-        t.push((6.0 + f64::from(i), TcpPacket::new("10.0.0.5", 40000 + i, "93.184.216.34", 80).flags(flags::PSH_ACK).payload(b"GET / HTTP/1.0\r\n\r\n").build()));
+        t.push((
+            6.0 + f64::from(i),
+            TcpPacket::new("10.0.0.5", 40000 + i, "93.184.216.34", 80)
+                .flags(flags::PSH_ACK)
+                .payload(b"GET / HTTP/1.0\r\n\r\n")
+                .build(),
+        ));
     }
     t.push((9.0, TcpPacket::new("10.0.0.5", 40000, "10.0.0.1", 80).flags(flags::SYN | flags::FIN).build()));
     t.push((9.5, udp("10.0.0.5", 40000, "10.0.0.9", 161, &[0x30, 0x03, 0x02, 0x01, 0x00])));
@@ -42,7 +48,11 @@ fn same_input_same_bytes() {
 fn hash_seed_does_not_change_output() {
     let t = mixed();
     let with_seed = |seed: u64| {
-        let mut e = Engine::with_options(DetectConfig::default(), EngineOptions { hash_seed: seed, ..EngineOptions::default() }).unwrap();
+        let mut e = Engine::with_options(
+            DetectConfig::default(),
+            EngineOptions { hash_seed: seed, ..EngineOptions::default() },
+        )
+        .unwrap();
         let mut out = Vec::new();
         for (ts, f) in &t {
             e.process(&crate::testutil::frame(*ts, f), &mut out);
@@ -59,7 +69,11 @@ fn group_partition_gives_identical_alerts() {
     let mut merged: Vec<(u64, Alert)> = Vec::new();
     let mut stats = crate::Stats::default();
     for g in Group::ALL {
-        let mut e = Engine::with_options(DetectConfig::default(), EngineOptions { groups: vec![g], ..EngineOptions::default() }).unwrap();
+        let mut e = Engine::with_options(
+            DetectConfig::default(),
+            EngineOptions { groups: vec![g], ..EngineOptions::default() },
+        )
+        .unwrap();
         for (ts, f) in &t {
             let mut out = Vec::new();
             e.process(&crate::testutil::frame(*ts, f), &mut out);
@@ -87,7 +101,9 @@ fn timestamps_going_backwards_never_panic_or_underflow() {
     let mut e = Engine::new(DetectConfig::default()).unwrap();
     let mut out = Vec::new();
     let p = TcpPacket::new("10.0.0.66", 50000, "10.0.0.1", 22).flags(flags::SYN).build();
-    for (i, ts) in [i64::MAX, 0, i64::MIN, 5, 5_000_000_000_000, 1, -1_000_000_000_000, i64::MAX - 1].into_iter().enumerate() {
+    for (i, ts) in
+        [i64::MAX, 0, i64::MIN, 5, 5_000_000_000_000, 1, -1_000_000_000_000, i64::MAX - 1].into_iter().enumerate()
+    {
         let f = Frame { ts_nanos: ts, link_type: 1, orig_len: p.len() as u32, data: &p };
         e.process(&f, &mut out);
         assert_eq!(e.packets(), i as u64 + 1);
@@ -132,7 +148,8 @@ fn memory_stays_under_budget_and_evictions_are_counted() {
 #[test]
 fn blocklist_is_shared_and_unused_without_entries() {
     let b = Arc::new(Blocklist::new());
-    let e = Engine::with_options(DetectConfig::default(), EngineOptions { blocklist: b, ..EngineOptions::default() }).unwrap();
+    let e = Engine::with_options(DetectConfig::default(), EngineOptions { blocklist: b, ..EngineOptions::default() })
+        .unwrap();
     assert_eq!(e.stats().alerts.len(), 0);
 }
 

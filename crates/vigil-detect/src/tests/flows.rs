@@ -12,11 +12,20 @@ fn conversation(client: &str, cport: u16, server: &str, sport: u16, msgs: &[(boo
     let mut t = Trace::new();
     let (mut cseq, mut sseq) = (1000u32, 5000u32);
     t.push((0.0, TcpPacket::new(client, cport, server, sport).flags(flags::SYN).seq(cseq - 1).build()));
-    t.push((0.001, TcpPacket::new(server, sport, client, cport).macs(mac(2), mac(1)).flags(flags::SYN_ACK).seq(sseq - 1).ack(cseq).build()));
+    t.push((
+        0.001,
+        TcpPacket::new(server, sport, client, cport)
+            .macs(mac(2), mac(1))
+            .flags(flags::SYN_ACK)
+            .seq(sseq - 1)
+            .ack(cseq)
+            .build(),
+    ));
     let mut ts = 0.002;
     for (from_client, payload) in msgs {
         let p = if *from_client {
-            let p = TcpPacket::new(client, cport, server, sport).flags(flags::PSH_ACK).seq(cseq).ack(sseq).payload(payload);
+            let p =
+                TcpPacket::new(client, cport, server, sport).flags(flags::PSH_ACK).seq(cseq).ack(sseq).payload(payload);
             cseq = cseq.wrapping_add(payload.len() as u32);
             p
         } else {
@@ -42,7 +51,13 @@ fn ftp_login_gives_credentials_and_insecure_protocol_without_the_password() {
         40000,
         "10.0.0.21",
         21,
-        &[(false, b"220 FTP ready\r\n"), (true, b"USER alice\r\n"), (false, b"331 Password\r\n"), (true, b"PASS s3cret-pw\r\n"), (false, b"230 OK\r\n")],
+        &[
+            (false, b"220 FTP ready\r\n"),
+            (true, b"USER alice\r\n"),
+            (false, b"331 Password\r\n"),
+            (true, b"PASS s3cret-pw\r\n"),
+            (false, b"230 OK\r\n"),
+        ],
     );
     let a = run(&t);
     let c = one(&a, Category::PlaintextCredentials, ip("10.0.0.5"), ip("10.0.0.21"));
@@ -63,7 +78,8 @@ fn ftp_login_gives_credentials_and_insecure_protocol_without_the_password() {
 
 #[test]
 fn telnet_login_user_is_kept_password_keystrokes_are_not() {
-    let mut msgs: Vec<(bool, &[u8])> = vec![(false, b"\xff\xfd\x18\xff\xfd\x20"), (false, b"\r\nOpenBSD (oof)\r\n\r\nlogin: ")];
+    let mut msgs: Vec<(bool, &[u8])> =
+        vec![(false, b"\xff\xfd\x18\xff\xfd\x20"), (false, b"\r\nOpenBSD (oof)\r\n\r\nlogin: ")];
     for c in [b"f", b"a", b"k", b"e", b"\r"] {
         msgs.push((true, c));
         msgs.push((false, c)); // echo
@@ -86,7 +102,12 @@ fn telnet_login_user_is_kept_password_keystrokes_are_not() {
 #[test]
 fn http_basic_pop3_imap_smtp_and_redis_credentials() {
     let cases: Vec<(u16, Vec<(bool, &[u8])>, &str, Option<&str>)> = vec![
-        (8000, vec![(true, b"GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dGVzdDp0ZXN0\r\n\r\n")], "http_basic", Some("test")),
+        (
+            8000,
+            vec![(true, b"GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dGVzdDp0ZXN0\r\n\r\n")],
+            "http_basic",
+            Some("test"),
+        ),
         (110, vec![(false, b"+OK\r\n"), (true, b"USER bob\r\n"), (true, b"PASS hunter2\r\n")], "pop3", Some("bob")),
         (143, vec![(false, b"* OK\r\n"), (true, b"a001 LOGIN carol hunter2\r\n")], "imap", Some("carol")),
         // AUTH PLAIN with the initial response: \0dave\0hunter2
@@ -129,19 +150,37 @@ fn unencrypted_http_once_per_cooldown_with_count() {
     assert_eq!(h[1].evidence["suppressed_since_last"], 9);
     assert_eq!(h[1].evidence["occurrences"], 11);
     // Responses and TLS are not requests.
-    let resp = TcpPacket::new("93.184.216.34", 80, "10.0.0.5", 40000).flags(flags::PSH_ACK).payload(b"HTTP/1.1 200 OK\r\n\r\n").build();
-    let tls = TcpPacket::new("10.0.0.5", 40001, "93.184.216.34", 443).flags(flags::PSH_ACK).payload(&tls_client_hello("example.com")).build();
+    let resp = TcpPacket::new("93.184.216.34", 80, "10.0.0.5", 40000)
+        .flags(flags::PSH_ACK)
+        .payload(b"HTTP/1.1 200 OK\r\n\r\n")
+        .build();
+    let tls = TcpPacket::new("10.0.0.5", 40001, "93.184.216.34", 443)
+        .flags(flags::PSH_ACK)
+        .payload(&tls_client_hello("example.com"))
+        .build();
     none(&run(&vec![(0.0, resp), (1.0, tls)]), Category::UnencryptedHttp);
 }
 
 #[test]
 fn insecure_protocols_by_content() {
     let smb1 = conversation("10.0.0.5", 40000, "10.0.0.9", 445, &[(true, b"\x00\x00\x00\x2f\xffSMBr\x00\x00\x00\x00")]);
-    assert_eq!(one(&run(&smb1), Category::InsecureProtocol, ip("10.0.0.5"), ip("10.0.0.9")).evidence["protocol"], "smbv1");
+    assert_eq!(
+        one(&run(&smb1), Category::InsecureProtocol, ip("10.0.0.5"), ip("10.0.0.9")).evidence["protocol"],
+        "smbv1"
+    );
     let smb2 = conversation("10.0.0.5", 40000, "10.0.0.9", 445, &[(true, b"\x00\x00\x00\x2f\xfeSMB@\x00\x00\x00\x00")]);
     none(&run(&smb2), Category::InsecureProtocol);
-    let snmp = udp("10.0.0.5", 40000, "10.0.0.9", 161, &[0x30, 0x29, 0x02, 0x01, 0x01, 0x04, 0x06, b'p', b'u', b'b', b'l', b'i', b'c']);
-    assert_eq!(one(&run(&vec![(0.0, snmp)]), Category::InsecureProtocol, ip("10.0.0.5"), ip("10.0.0.9")).evidence["protocol"], "snmpv2c");
+    let snmp = udp(
+        "10.0.0.5",
+        40000,
+        "10.0.0.9",
+        161,
+        &[0x30, 0x29, 0x02, 0x01, 0x01, 0x04, 0x06, b'p', b'u', b'b', b'l', b'i', b'c'],
+    );
+    assert_eq!(
+        one(&run(&vec![(0.0, snmp)]), Category::InsecureProtocol, ip("10.0.0.5"), ip("10.0.0.9")).evidence["protocol"],
+        "snmpv2c"
+    );
     let snmp3 = udp("10.0.0.5", 40000, "10.0.0.9", 161, &[0x30, 0x29, 0x02, 0x01, 0x03, 0x30]);
     none(&run(&vec![(0.0, snmp3)]), Category::InsecureProtocol);
     let vnc = conversation("10.0.0.5", 40000, "10.0.0.9", 5900, &[(false, b"RFB 003.008\n")]);
@@ -182,9 +221,13 @@ fn cert(name: &str) -> Vec<u8> {
 fn certificate_change_for_one_name() {
     let (c1, c2) = (cert("shop.example"), cert("shop.example"));
     let mut t = tls_session("198.51.100.1", 0x0303, "shop.example", Some(&c1), 0);
-    t.extend(tls_session("198.51.100.1", 0x0303, "shop.example", Some(&c1), 1).into_iter().map(|(ts, f)| (ts + 10.0, f)));
+    t.extend(
+        tls_session("198.51.100.1", 0x0303, "shop.example", Some(&c1), 1).into_iter().map(|(ts, f)| (ts + 10.0, f)),
+    );
     assert!(run(&t).is_empty(), "same certificate twice");
-    t.extend(tls_session("198.51.100.2", 0x0303, "shop.example", Some(&c2), 2).into_iter().map(|(ts, f)| (ts + 20.0, f)));
+    t.extend(
+        tls_session("198.51.100.2", 0x0303, "shop.example", Some(&c2), 2).into_iter().map(|(ts, f)| (ts + 20.0, f)),
+    );
     let a = run(&t);
     let c = one(&a, Category::TlsCertificateChange, ip("198.51.100.2"), None);
     assert_eq!(c.evidence["name"], "shop.example");
@@ -200,7 +243,12 @@ fn certificate_change_for_one_name() {
 fn session_hijack_by_mac_and_by_sequence() {
     // A connection, then a segment of the client's direction from another MAC.
     let mut t = conversation("10.0.0.5", 40000, "10.0.0.9", 8080, &[(true, b"hello"), (false, b"world")]);
-    let injected = TcpPacket::new("10.0.0.5", 40000, "10.0.0.9", 8080).macs(mac(66), mac(2)).flags(flags::PSH_ACK).seq(1005).payload(b"rm -rf").build();
+    let injected = TcpPacket::new("10.0.0.5", 40000, "10.0.0.9", 8080)
+        .macs(mac(66), mac(2))
+        .flags(flags::PSH_ACK)
+        .seq(1005)
+        .payload(b"rm -rf")
+        .build();
     t.push((1.0, injected));
     let a = run(&t);
     let h = one(&a, Category::SessionHijack, ip("10.0.0.5"), ip("10.0.0.9"));
@@ -211,7 +259,14 @@ fn session_hijack_by_mac_and_by_sequence() {
         let mut t = conversation("10.0.0.5", 40000, "10.0.0.9", 8080, &[(true, b"hello")]);
         for i in 0..n {
             let seq = if i % 2 == 0 { 1005 + 5_000_000 } else { 1005 };
-            t.push((1.0 + f64::from(i), TcpPacket::new("10.0.0.5", 40000, "10.0.0.9", 8080).flags(flags::PSH_ACK).seq(seq).payload(b"x").build()));
+            t.push((
+                1.0 + f64::from(i),
+                TcpPacket::new("10.0.0.5", 40000, "10.0.0.9", 8080)
+                    .flags(flags::PSH_ACK)
+                    .seq(seq)
+                    .payload(b"x")
+                    .build(),
+            ));
         }
         t
     };

@@ -12,7 +12,8 @@ use crate::{Blocklist, EngineOptions, parse_line};
 
 #[test]
 fn suspicious_port_fires_on_live_traffic_only() {
-    let data = TcpPacket::new("10.0.0.5", 49000, "10.234.2.116", 4444).flags(flags::PSH_ACK).payload(b"dir\r\n").build();
+    let data =
+        TcpPacket::new("10.0.0.5", 49000, "10.234.2.116", 4444).flags(flags::PSH_ACK).payload(b"dir\r\n").build();
     let a = run(&vec![(0.0, data)]);
     let s = one(&a, Category::SuspiciousPort, ip("10.0.0.5"), ip("10.234.2.116"));
     assert_eq!(s.dst_port, Some(4444));
@@ -26,7 +27,10 @@ fn suspicious_port_fires_on_live_traffic_only() {
     let web = TcpPacket::new("10.0.0.5", 49000, "10.0.0.7", 443).flags(flags::PSH_ACK).payload(b"x").build();
     none(&run(&vec![(0.0, web)]), Category::SuspiciousPort);
     // An FTP client whose ephemeral port happens to be 2745 (Bagle) is not a backdoor.
-    let ftp = TcpPacket::new("10.121.70.151", 21, "10.234.125.254", 2745).flags(flags::PSH_ACK).payload(b"530 no\r\n").build();
+    let ftp = TcpPacket::new("10.121.70.151", 21, "10.234.125.254", 2745)
+        .flags(flags::PSH_ACK)
+        .payload(b"530 no\r\n")
+        .build();
     none(&run(&vec![(0.0, ftp)]), Category::SuspiciousPort);
 }
 
@@ -89,7 +93,9 @@ fn gateway_mac_change_learned_from_next_hop() {
     none(&run(&t), Category::GatewayMacChange);
     // Internal hosts talking through other MACs are not next hops.
     let mut t = from_internet(30, 0.0, mac(1));
-    t.extend((0..50).map(|i| (5.0 + f64::from(i) * 0.01, udp_macs(mac(7), mac(5), "10.0.0.7", 53, "10.0.0.5", 40000, b"x"))));
+    t.extend(
+        (0..50).map(|i| (5.0 + f64::from(i) * 0.01, udp_macs(mac(7), mac(5), "10.0.0.7", 53, "10.0.0.5", 40000, b"x"))),
+    );
     none(&run(&t), Category::GatewayMacChange);
     // Two routers taking turns are not a change.
     let mut t = from_internet(20, 0.0, mac(1));
@@ -137,7 +143,8 @@ fn dns_tunnel_at_5_high_entropy_queries() {
         "mn4bv5cx6z7lk8jh9gf0ds1ap2oi3uy4",
         "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6",
     ];
-    let t: Trace = labels.iter().enumerate().map(|(i, l)| dns_q(i as f64, i as u16, &format!("{l}.t1.tunnel.test"))).collect();
+    let t: Trace =
+        labels.iter().enumerate().map(|(i, l)| dns_q(i as f64, i as u16, &format!("{l}.t1.tunnel.test"))).collect();
     let a = run(&t);
     let d = one(&a, Category::DnsTunnel, ip("10.0.0.5"), ip("10.0.0.53"));
     assert_eq!(d.evidence["base_domain"], "tunnel.test");
@@ -164,7 +171,11 @@ fn resolver_with_many_ordinary_queries_is_not_a_tunnel() {
     }
     // Reverse lookups are long but not tunnels.
     for i in 0..10u32 {
-        t.push(dns_q(30.0 + f64::from(i), 9000 + i as u16, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"));
+        t.push(dns_q(
+            30.0 + f64::from(i),
+            9000 + i as u16,
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+        ));
     }
     let a = run(&t);
     none(&a, Category::DnsTunnel);
@@ -190,13 +201,21 @@ fn dns_spoof_conflicting_duplicate_and_unmatched() {
     let good = [Ipv4Addr::new(93, 184, 216, 34)];
     let evil = [Ipv4Addr::new(6, 6, 6, 6)];
     // Conflicting answers.
-    let t: Trace = vec![dns_q(0.0, 7, "bank.example"), dns_r(0.01, 7, "bank.example", &evil), dns_r(0.02, 7, "bank.example", &good)];
+    let t: Trace = vec![
+        dns_q(0.0, 7, "bank.example"),
+        dns_r(0.01, 7, "bank.example", &evil),
+        dns_r(0.02, 7, "bank.example", &good),
+    ];
     let a = run(&t);
     let s = one(&a, Category::DnsSpoof, ip("10.0.0.53"), ip("10.0.0.5"));
     assert_eq!(s.evidence["kind"], "conflicting_answers");
     assert_eq!(s.severity, Severity::High);
     // Identical duplicate to a query sent once: low.
-    let t: Trace = vec![dns_q(0.0, 7, "bank.example"), dns_r(0.01, 7, "bank.example", &good), dns_r(0.02, 7, "bank.example", &good)];
+    let t: Trace = vec![
+        dns_q(0.0, 7, "bank.example"),
+        dns_r(0.01, 7, "bank.example", &good),
+        dns_r(0.02, 7, "bank.example", &good),
+    ];
     let s = run(&t);
     let s = one(&s, Category::DnsSpoof, ip("10.0.0.53"), ip("10.0.0.5"));
     assert_eq!(s.evidence["kind"], "identical_duplicate");
@@ -270,12 +289,19 @@ fn packet_anomalies() {
     // Land.
     let land = TcpPacket::new("10.0.0.1", 80, "10.0.0.1", 80).flags(flags::SYN).build();
     let a = run(&vec![(0.0, land)]);
-    assert!(one(&a, Category::PacketAnomaly, ip("10.0.0.1"), ip("10.0.0.1")).evidence["anomalies"].to_string().contains("land"));
+    assert!(
+        one(&a, Category::PacketAnomaly, ip("10.0.0.1"), ip("10.0.0.1")).evidence["anomalies"]
+            .to_string()
+            .contains("land")
+    );
     // A bad TCP checksum.
     let mut bad = TcpPacket::new("10.0.0.2", 40000, "10.0.0.1", 80).flags(flags::SYN).build();
     bad[14 + 20 + 16] ^= 0xff; // the TCP checksum field
     let a = run(&vec![(0.0, bad)]);
-    assert_eq!(one(&a, Category::PacketAnomaly, ip("10.0.0.2"), ip("10.0.0.1")).evidence["anomalies"], serde_json::json!(["l4_checksum_bad"]));
+    assert_eq!(
+        one(&a, Category::PacketAnomaly, ip("10.0.0.2"), ip("10.0.0.1")).evidence["anomalies"],
+        serde_json::json!(["l4_checksum_bad"])
+    );
     // Ordinary traffic is clean, and a packet cut by the snap length is the capture's fault.
     let ok = TcpPacket::new("10.0.0.2", 40000, "10.0.0.1", 80).flags(flags::PSH_ACK).payload(&[1; 200]).build();
     let mut e = Engine::new(DetectConfig::default()).unwrap();
@@ -290,7 +316,17 @@ fn packet_anomalies() {
 fn overlapping_fragments() {
     // Two IPv4 fragments of datagram 99: bytes 0..24 and 16..40.
     let frag = |offset_units: u16, more: bool, len: usize| {
-        let mut f = crate::testutil::ip_frame(mac(1), mac(2), crate::testutil::ip("10.0.0.66"), crate::testutil::ip("10.0.0.1"), 1, 64, 99, vec![0u8; len], None);
+        let mut f = crate::testutil::ip_frame(
+            mac(1),
+            mac(2),
+            crate::testutil::ip("10.0.0.66"),
+            crate::testutil::ip("10.0.0.1"),
+            1,
+            64,
+            99,
+            vec![0u8; len],
+            None,
+        );
         let fl = (if more { 0x2000u16 } else { 0 }) | offset_units;
         f[20..22].copy_from_slice(&fl.to_be_bytes());
         f[24..26].copy_from_slice(&[0, 0]);
@@ -311,7 +347,8 @@ fn intel_engine(lines: &[&str]) -> Engine {
     for l in lines {
         b.insert(parse_line(l).unwrap().unwrap());
     }
-    Engine::with_options(DetectConfig::default(), EngineOptions { blocklist: Arc::new(b), ..EngineOptions::default() }).unwrap()
+    Engine::with_options(DetectConfig::default(), EngineOptions { blocklist: Arc::new(b), ..EngineOptions::default() })
+        .unwrap()
 }
 
 #[test]
@@ -322,8 +359,14 @@ fn threat_intel_ips_cidrs_and_domains() {
         TcpPacket::new("10.0.0.5", 40000, "203.0.113.7", 443).flags(flags::SYN).build(),
         TcpPacket::new("198.51.100.77", 443, "10.0.0.5", 40001).flags(flags::SYN_ACK).build(),
         udp("10.0.0.5", 5353, "10.0.0.53", 53, &dns_query(1, "cdn.EVIL.example", 1)),
-        TcpPacket::new("10.0.0.5", 40002, "192.0.2.80", 80).flags(flags::PSH_ACK).payload(b"GET / HTTP/1.1\r\nHost: a.evil.example:8080\r\n\r\n").build(),
-        TcpPacket::new("10.0.0.5", 40003, "192.0.2.81", 443).flags(flags::PSH_ACK).payload(&crate::testutil::tls_client_hello("x.evil.example")).build(),
+        TcpPacket::new("10.0.0.5", 40002, "192.0.2.80", 80)
+            .flags(flags::PSH_ACK)
+            .payload(b"GET / HTTP/1.1\r\nHost: a.evil.example:8080\r\n\r\n")
+            .build(),
+        TcpPacket::new("10.0.0.5", 40003, "192.0.2.81", 443)
+            .flags(flags::PSH_ACK)
+            .payload(&crate::testutil::tls_client_hello("x.evil.example"))
+            .build(),
         // Not listed:
         TcpPacket::new("10.0.0.5", 40004, "203.0.113.8", 443).flags(flags::SYN).build(),
         udp("10.0.0.5", 5354, "10.0.0.53", 53, &dns_query(2, "notevil.example", 1)),
@@ -334,7 +377,9 @@ fn threat_intel_ips_cidrs_and_domains() {
     let hits = of(&out, Category::ThreatIntelMatch);
     let kinds: Vec<(String, String)> = hits
         .iter()
-        .map(|a| (a.evidence["list_entry"].as_str().unwrap().to_owned(), a.evidence["matched"].as_str().unwrap().to_owned()))
+        .map(|a| {
+            (a.evidence["list_entry"].as_str().unwrap().to_owned(), a.evidence["matched"].as_str().unwrap().to_owned())
+        })
         .collect();
     assert_eq!(
         kinds,

@@ -2,7 +2,7 @@
 //! just under, and benign look-alikes, with the exact alerts asserted. Packets are built
 //! with [`crate::testutil`].
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::field_reassign_with_default, clippy::type_complexity)]
 
 mod engine;
 mod flows;
@@ -43,7 +43,7 @@ pub(crate) fn ip(s: &str) -> Option<IpAddr> {
 
 /// Asserts exactly one alert of `cat` with these addresses; returns it.
 #[track_caller]
-pub(crate) fn one<'a>(alerts: &'a [Alert], cat: Category, src: Option<IpAddr>, dst: Option<IpAddr>) -> &'a Alert {
+pub(crate) fn one(alerts: &[Alert], cat: Category, src: Option<IpAddr>, dst: Option<IpAddr>) -> &Alert {
     let hits = of(alerts, cat);
     assert_eq!(hits.len(), 1, "expected one {cat} alert, got {:#?}", hits);
     let a = hits[0];

@@ -33,7 +33,8 @@ fn port_scan_quiet_at_14_ports_or_spread_out() {
     // 15 ports over 14 s: never 15 inside one 10 s window.
     none(&run(&scan(15, 1.0)), Category::PortScan);
     // The same port 100 times is one port.
-    let t: Trace = (0..100).map(|i| (f64::from(i) * 0.01, syn("10.0.0.66", 40000 + i as u16, "10.0.0.1", 22))).collect();
+    let t: Trace =
+        (0..100).map(|i| (f64::from(i) * 0.01, syn("10.0.0.66", 40000 + i as u16, "10.0.0.1", 22))).collect();
     none(&run(&t), Category::PortScan);
 }
 
@@ -46,7 +47,8 @@ fn udp_scan_counts_and_servers_replying_do_not() {
     let t: Trace = (0..20).map(|i| (f64::from(i) * 0.1, udp("10.0.0.53", 53, "10.0.0.7", 40000 + i, b"x"))).collect();
     none(&run(&t), Category::PortScan);
     // Traceroute probes.
-    let t: Trace = (0..30).map(|i| (f64::from(i) * 0.1, udp("10.0.0.66", 40000, "10.0.0.1", 33434 + i, b"x"))).collect();
+    let t: Trace =
+        (0..30).map(|i| (f64::from(i) * 0.1, udp("10.0.0.66", 40000, "10.0.0.1", 33434 + i, b"x"))).collect();
     none(&run(&t), Category::PortScan);
 }
 
@@ -71,7 +73,8 @@ fn busy_web_server_is_not_a_scan_or_a_flood() {
 
 #[test]
 fn stealth_scan_at_5_probes() {
-    let probe = |i: u16, f: u16| (f64::from(i) * 0.1, TcpPacket::new("10.0.0.66", 40000, "10.0.0.1", 20 + i).flags(f).build());
+    let probe =
+        |i: u16, f: u16| (f64::from(i) * 0.1, TcpPacket::new("10.0.0.66", 40000, "10.0.0.1", 20 + i).flags(f).build());
     let five: Trace = (0..5).map(|i| probe(i, 0)).collect();
     let a = run(&five);
     let s = of(&a, Category::PortScan);
@@ -142,7 +145,8 @@ fn icmp_flood_at_100_echo_requests() {
     // An ordinary ping: one per second for 300 s.
     none(&run(&flood(300, 1.0)), Category::IcmpFlood);
     // IPv6 counts too.
-    let t: Trace = (0..100).map(|i| (f64::from(i) * 0.01, icmp_echo("2001:db8::1", "2001:db8::2", 1, i, b""))).collect();
+    let t: Trace =
+        (0..100).map(|i| (f64::from(i) * 0.01, icmp_echo("2001:db8::1", "2001:db8::2", 1, i, b""))).collect();
     one(&run(&t), Category::IcmpFlood, ip("2001:db8::1"), ip("2001:db8::2"));
 }
 

@@ -35,7 +35,13 @@ fn sample(ts: i64, cpu: f32) -> HostSample {
         load_average: [0.0; 3],
         disks: vec![
             DiskUsage { mount: "/".into(), fs_type: "ext4".into(), total_bytes: 10, used_bytes: 5, used_percent: 50.0 },
-            DiskUsage { mount: "/d".into(), fs_type: "ext4".into(), total_bytes: 10, used_bytes: 9, used_percent: 90.0 },
+            DiskUsage {
+                mount: "/d".into(),
+                fs_type: "ext4".into(),
+                total_bytes: 10,
+                used_bytes: 9,
+                used_percent: 90.0,
+            },
         ],
         networks: vec![
             NetInterfaceRate {
@@ -76,14 +82,22 @@ async fn put(store: &Store, agent: &AgentId, items: &[Item]) {
 async fn status_changes_and_filters() {
     let (_d, store) = open_tmp().await;
     let a = aid("a1");
-    let (x, y, z) = (alert(BASE, Severity::High, "10.0.0.1"), alert(BASE + 1, Severity::Low, "10.0.0.2"), alert(BASE + 2, Severity::Critical, "10.0.0.1"));
+    let (x, y, z) = (
+        alert(BASE, Severity::High, "10.0.0.1"),
+        alert(BASE + 1, Severity::Low, "10.0.0.2"),
+        alert(BASE + 2, Severity::Critical, "10.0.0.1"),
+    );
     put(&store, &a, &[Item::Alert(x.clone()), Item::Alert(y.clone()), Item::Alert(z.clone())]).await;
 
     assert_eq!(store.acknowledge_alert(x.id, "alice", t(BASE + 10)).await.unwrap(), Change::Done);
     assert_eq!(store.acknowledge_alert(x.id, "bob", t(BASE + 11)).await.unwrap(), Change::Already);
     assert_eq!(store.acknowledge_alert(Uuid::now_v7(), "bob", t(BASE)).await.unwrap(), Change::Missing);
     assert_eq!(store.resolve_alert_by(y.id, "carol", t(BASE + 12)).await.unwrap(), Change::Done);
-    assert_eq!(store.acknowledge_alert(y.id, "bob", t(BASE + 13)).await.unwrap(), Change::Already, "resolved alerts stay resolved");
+    assert_eq!(
+        store.acknowledge_alert(y.id, "bob", t(BASE + 13)).await.unwrap(),
+        Change::Already,
+        "resolved alerts stay resolved"
+    );
 
     let v = store.alert_view(x.id).await.unwrap().unwrap();
     assert_eq!((v.status, v.acked_by.as_deref()), (AlertStatus::Acknowledged, Some("alice")));
@@ -92,13 +106,24 @@ async fn status_changes_and_filters() {
 
     let page = |f: AlertFilter| {
         let store = store.clone();
-        async move { store.alert_page(&AlertFilter { limit: 10, ..f }).await.unwrap().iter().map(|v| v.stored.alert.id).collect::<Vec<_>>() }
+        async move {
+            store
+                .alert_page(&AlertFilter { limit: 10, ..f })
+                .await
+                .unwrap()
+                .iter()
+                .map(|v| v.stored.alert.id)
+                .collect::<Vec<_>>()
+        }
     };
     assert_eq!(page(AlertFilter { status: Some(AlertStatus::Open), ..Default::default() }).await, vec![z.id]);
     assert_eq!(page(AlertFilter { status: Some(AlertStatus::Acknowledged), ..Default::default() }).await, vec![x.id]);
     assert_eq!(page(AlertFilter { min_severity: Some(Severity::High), ..Default::default() }).await, vec![z.id, x.id]);
     assert_eq!(page(AlertFilter { src_ip: Some("10.0.0.2".parse().unwrap()), ..Default::default() }).await, vec![y.id]);
-    assert_eq!(page(AlertFilter { categories: vec![Category::SynFlood], ..Default::default() }).await, Vec::<Uuid>::new());
+    assert_eq!(
+        page(AlertFilter { categories: vec![Category::SynFlood], ..Default::default() }).await,
+        Vec::<Uuid>::new()
+    );
     assert_eq!(page(AlertFilter { agent: Some(a.clone()), ..Default::default() }).await.len(), 3);
 }
 
@@ -155,7 +180,16 @@ async fn rollups_follow_inserts_and_retention() {
 async fn agents_with_latest_and_series() {
     let (_d, store) = open_tmp().await;
     let (a, b) = (aid("a1"), aid("b2"));
-    put(&store, &a, &[Item::Sample(sample(BASE, 10.0)), Item::Sample(sample(BASE + 1000, 30.0)), Item::Sample(sample(BASE + 2500, 50.0))]).await;
+    put(
+        &store,
+        &a,
+        &[
+            Item::Sample(sample(BASE, 10.0)),
+            Item::Sample(sample(BASE + 1000, 30.0)),
+            Item::Sample(sample(BASE + 2500, 50.0)),
+        ],
+    )
+    .await;
     put(&store, &b, &[]).await;
     let list = store.agents_with_latest().await.unwrap();
     assert_eq!(list.len(), 2);
@@ -277,7 +311,8 @@ async fn blocks_silences_audit_sessions_incidents() {
     let got = store.incident(inc.id).await.unwrap().unwrap();
     assert_eq!((got.severity, got.opened_at), (Severity::Critical, opened));
     assert_eq!(store.incident_count(IncidentStatus::Open).await.unwrap(), 1);
-    let list = store.incidents(&IncidentFilter { status: Some(IncidentStatus::Open), before: None, limit: 10 }).await.unwrap();
+    let list =
+        store.incidents(&IncidentFilter { status: Some(IncidentStatus::Open), before: None, limit: 10 }).await.unwrap();
     assert_eq!(list.len(), 1);
     let none = store
         .incidents(&IncidentFilter { status: None, before: Some((got.updated_at, got.id)), limit: 10 })

