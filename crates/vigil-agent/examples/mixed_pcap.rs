@@ -114,12 +114,8 @@ fn main() {
         let f = match i % 100 {
             0..40 => frame(s, c, 6, &tcp(443, sport, seq, 0x10, 1460)),
             40..70 => frame(c, s, 6, &tcp(sport, 443, seq, 0x10, 0)),
-            70..80 => {
-                frame(c, [10, 1, 255, 53], 17, &udp(sport, 53, &dns(i as u16, names[(i % 4) as usize], false)))
-            }
-            80..90 => {
-                frame([10, 1, 255, 53], c, 17, &udp(53, sport, &dns(i as u16, names[(i % 4) as usize], true)))
-            }
+            70..80 => frame(c, [10, 1, 255, 53], 17, &udp(sport, 53, &dns(i as u16, names[(i % 4) as usize], false))),
+            80..90 => frame([10, 1, 255, 53], c, 17, &udp(53, sport, &dns(i as u16, names[(i % 4) as usize], true))),
             90..94 => frame(c, s, 6, &tcp(sport.wrapping_add(i as u16), 443, seq, 0x02, 0)),
             94..98 => frame(s, c, 6, &tcp(443, sport.wrapping_add(i as u16), seq, 0x12, 0)),
             _ => {

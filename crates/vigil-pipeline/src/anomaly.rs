@@ -172,8 +172,9 @@ impl<M: AnomalyModel + Clone> AgentDetector<M> {
         self.model = Some(m);
     }
 
-    /// Scores `v` (the agent's feature vector at `ts`), retraining first when due.
-    /// `agent` and `seed` derive the model's seed; `template` is an unfitted model.
+    /// Scores `v` (the agent's per-metric z-scores at `ts`, in the order of
+    /// `cfg.features`), retraining first when due. `agent` and `seed` derive the model's
+    /// seed; `template` is an unfitted model.
     pub fn observe(
         &mut self,
         ts: i64,
@@ -182,8 +183,8 @@ impl<M: AnomalyModel + Clone> AgentDetector<M> {
         seed: u64,
         template: &M,
         cfg: &AnomalyConfig,
-        names: &[String],
     ) -> AnomalySignal {
+        let names = &cfg.features;
         if ts <= self.last_ms {
             return AnomalySignal::None;
         }
@@ -364,7 +365,7 @@ mod tests {
         }
         fn step(&mut self, shift: [f64; 4]) {
             let v: Vec<f32> = shift.iter().map(|s| (self.rng.normal() + s) as f32).collect();
-            match self.d.observe(self.t, v, "agent-1", 1, &self.template, &self.cfg, &names(4)) {
+            match self.d.observe(self.t, v, "agent-1", 1, &self.template, &self.cfg) {
                 AnomalySignal::Anomaly(f) => {
                     self.d.mark_alerted(Uuid::from_u128(1));
                     self.raised.push(f);
@@ -432,8 +433,8 @@ mod tests {
         assert!(back.model.is_none());
         let v = vec![3.0f32, 0.0, 0.0, 3.0];
         let t = f.t;
-        let a = f.d.observe(t, v.clone(), "agent-1", 1, &f.template, &f.cfg, &names(4));
-        let b = back.observe(t, v.clone(), "agent-1", 1, &f.template, &f.cfg, &names(4));
+        let a = f.d.observe(t, v.clone(), "agent-1", 1, &f.template, &f.cfg);
+        let b = back.observe(t, v.clone(), "agent-1", 1, &f.template, &f.cfg);
         assert_eq!(a, b);
         assert_eq!(back.model.as_ref().unwrap().score(&v), f.d.model.as_ref().unwrap().score(&v));
     }

@@ -134,7 +134,11 @@ impl Churn {
         for (agent, p) in self.agents.iter() {
             let deadline = p.last_seen_ms.saturating_add(p.interval_ms.saturating_mul(i64::from(cfg.missed_intervals)));
             if p.offline.is_none() && now >= deadline {
-                out.push((agent.clone(), Offline { last_seen_ms: p.last_seen_ms, noticed_ms: now, alert: None }, p.interval_ms));
+                out.push((
+                    agent.clone(),
+                    Offline { last_seen_ms: p.last_seen_ms, noticed_ms: now, alert: None },
+                    p.interval_ms,
+                ));
             }
         }
         for (agent, off, _) in &out {

@@ -301,7 +301,7 @@ impl Default for AnomalyConfig {
             retrain_secs: 3600,
             score_threshold: 0.62,
             calibration_quantile: 0.99,
-            calibration_margin: 0.09,
+            calibration_margin: 0.08,
             sustain_secs: 30,
             clear_secs: 120,
             exit_margin: 0.03,
@@ -440,7 +440,12 @@ impl PipelineConfig {
             b.profile_min_days,
             "use 1 to baseline.profile_days",
         )?;
-        check(b.profile_half_life_secs > 0, "baseline.profile_half_life_secs", b.profile_half_life_secs, "use at least 1")?;
+        check(
+            b.profile_half_life_secs > 0,
+            "baseline.profile_half_life_secs",
+            b.profile_half_life_secs,
+            "use at least 1",
+        )?;
         check(
             b.rel_scale_floor.is_finite() && b.rel_scale_floor >= 0.0,
             "baseline.rel_scale_floor",
@@ -454,12 +459,7 @@ impl PipelineConfig {
             "every floor must be positive",
         )?;
         let a = &self.anomaly;
-        check(
-            (1..=64).contains(&a.features.len()),
-            "anomaly.features",
-            a.features.len(),
-            "list 1 to 64 metric names",
-        )?;
+        check((1..=64).contains(&a.features.len()), "anomaly.features", a.features.len(), "list 1 to 64 metric names")?;
         check((1..=1000).contains(&a.trees), "anomaly.trees", a.trees, "use 1 to 1000")?;
         check((4..=4096).contains(&a.sample_size), "anomaly.sample_size", a.sample_size, "use 4 to 4096")?;
         check(

@@ -205,27 +205,27 @@ impl DosCorrelator {
             self.targets.touch(&target, stamp);
             return DosOutcome::Update { incident, evidence };
         }
-        let rule = [(DosRule::Flood, cfg.min_alerts, cfg.min_agents), (DosRule::Broad, cfg.broad_min_alerts, cfg.broad_min_agents)]
-            .into_iter()
-            .find(|(rule, n, m)| {
-                let picked = in_window.iter().filter(|e| if *rule == DosRule::Flood { e.flood } else { e.broad });
-                let mut agents: Vec<&AgentId> = Vec::new();
-                let mut count = 0;
-                for e in picked {
-                    count += 1;
-                    if !agents.contains(&&e.agent) {
-                        agents.push(&e.agent);
-                    }
+        let rule = [
+            (DosRule::Flood, cfg.min_alerts, cfg.min_agents),
+            (DosRule::Broad, cfg.broad_min_alerts, cfg.broad_min_agents),
+        ]
+        .into_iter()
+        .find(|(rule, n, m)| {
+            let picked = in_window.iter().filter(|e| if *rule == DosRule::Flood { e.flood } else { e.broad });
+            let mut agents: Vec<&AgentId> = Vec::new();
+            let mut count = 0;
+            for e in picked {
+                count += 1;
+                if !agents.contains(&&e.agent) {
+                    agents.push(&e.agent);
                 }
-                (*rule == DosRule::Flood || cfg.broad_rule) && count >= *n && agents.len() >= *m
-            })
-            .map(|(r, _, _)| r);
+            }
+            (*rule == DosRule::Flood || cfg.broad_rule) && count >= *n && agents.len() >= *m
+        })
+        .map(|(r, _, _)| r);
         let trigger = rule.map(|rule| {
-            let picked: Vec<&Entry> = in_window
-                .iter()
-                .copied()
-                .filter(|e| if rule == DosRule::Flood { e.flood } else { e.broad })
-                .collect();
+            let picked: Vec<&Entry> =
+                in_window.iter().copied().filter(|e| if rule == DosRule::Flood { e.flood } else { e.broad }).collect();
             let mut agents = Vec::new();
             let mut categories = Vec::new();
             for e in &picked {
@@ -276,7 +276,8 @@ impl DosCorrelator {
 /// Evidence of a DoS incident over `entries`.
 fn evidence(target: IpAddr, rule: Option<DosRule>, entries: &[&Entry], cfg: &DosConfig) -> serde_json::Value {
     // Highest rate and packet count per (agent, source), then summed.
-    let mut per: Vec<((&AgentId, Option<IpAddr>), f64, f64)> = Vec::new();
+    type Observer<'a> = (&'a AgentId, Option<IpAddr>);
+    let mut per: Vec<(Observer, f64, f64)> = Vec::new();
     for e in entries {
         let key = (&e.agent, e.src);
         let (r, p) = (e.rate.unwrap_or(0.0), e.packets.unwrap_or(0.0));

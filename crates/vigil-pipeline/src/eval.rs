@@ -90,7 +90,16 @@ impl EvalSpec {
 
     /// A small version for tests: 5 agents × 1 day.
     pub fn small() -> Self {
-        EvalSpec { agents: 5, days: 1, events_from_hours: 7.0, spikes: 2, shifts: 1, leaks: 1, multi: 1, ..Self::full() }
+        EvalSpec {
+            agents: 5,
+            days: 1,
+            events_from_hours: 7.0,
+            spikes: 2,
+            shifts: 1,
+            leaks: 1,
+            multi: 1,
+            ..Self::full()
+        }
     }
 }
 
@@ -110,7 +119,8 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 4] = [EventKind::Spike, EventKind::LevelShift, EventKind::SlowLeak, EventKind::MultiMetric];
+    pub const ALL: [EventKind; 4] =
+        [EventKind::Spike, EventKind::LevelShift, EventKind::SlowLeak, EventKind::MultiMetric];
 
     /// Snake-case name.
     pub fn name(self) -> &'static str {
@@ -203,7 +213,7 @@ pub fn simulate_agent(spec: &EvalSpec, index: usize) -> (Vec<Label>, Vec<MetricB
     let phase2 = r.uniform(0.0, 12.0);
     let weekend = r.uniform(0.4, 1.0);
     let bytes_in_base = r.uniform(1e5, 2e7);
-    let mut series = vec![
+    let mut series = [
         Series {
             name: CPU,
             noise: Noise::Additive {
@@ -252,7 +262,11 @@ pub fn simulate_agent(spec: &EvalSpec, index: usize) -> (Vec<Label>, Vec<MetricB
         },
         Series {
             name: NEW_CONNS,
-            noise: Noise::LogNormal { base: r.uniform(0.5, 50.0), amp: r.uniform(0.3, 0.7), sigma: r.uniform(0.1, 0.3) },
+            noise: Noise::LogNormal {
+                base: r.uniform(0.5, 50.0),
+                amp: r.uniform(0.3, 0.7),
+                sigma: r.uniform(0.1, 0.3),
+            },
             rho: r.uniform(0.3, 0.7),
             state: 0.0,
         },
@@ -594,14 +608,18 @@ fn recall_for(labels: &[Label], dets: &[&Detection], grace_ms: i64) -> Vec<KindR
         .collect()
 }
 
-fn detector(category: Category, targets: &[EventKind], labels: &[Label], dets: &[Detection], grace_ms: i64) -> DetectorScore {
+fn detector(
+    category: Category,
+    targets: &[EventKind],
+    labels: &[Label],
+    dets: &[Detection],
+    grace_ms: i64,
+) -> DetectorScore {
     let mine: Vec<&Detection> = dets.iter().filter(|d| d.category == category).collect();
     let true_alerts = mine.iter().filter(|d| labels.iter().any(|l| matches(d, l, grace_ms))).count();
     let recall = recall_for(labels, &mine, grace_ms);
-    let (hit, all) = recall
-        .iter()
-        .filter(|r| targets.contains(&r.kind))
-        .fold((0, 0), |(h, a), r| (h + r.detected, a + r.events));
+    let (hit, all) =
+        recall.iter().filter(|r| targets.contains(&r.kind)).fold((0, 0), |(h, a), r| (h + r.detected, a + r.events));
     let precision = ratio(true_alerts, mine.len());
     let target_recall = ratio(hit, all);
     DetectorScore {

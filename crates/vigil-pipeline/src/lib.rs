@@ -57,8 +57,8 @@ mod util;
 mod tests;
 
 pub use config::{
-    AnomalyConfig, BaselineConfig, ChurnConfig, ConfigError, Direction, DosConfig, FeatureMode, LifecycleConfig, Limits,
-    MonitorConfig, PipelineConfig,
+    AnomalyConfig, BaselineConfig, ChurnConfig, ConfigError, Direction, DosConfig, FeatureMode, LifecycleConfig,
+    Limits, MonitorConfig, PipelineConfig,
 };
 pub use error::PipelineError;
 pub use event::{Notification, NotifyReason, PipelineEvent, ResolveReason, Subject};

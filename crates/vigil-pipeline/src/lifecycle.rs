@@ -69,11 +69,8 @@ impl DedupKey {
     /// The key of `a`.
     pub fn of(a: &Alert) -> Self {
         let host = if a.src_ip.is_none() && a.dst_ip.is_none() { a.agent.clone() } else { None };
-        let metric = a
-            .evidence
-            .get("metric")
-            .and_then(|m| m.as_str())
-            .map(|m| m.chars().take(SUBJECT_MAX).collect::<String>());
+        let metric =
+            a.evidence.get("metric").and_then(|m| m.as_str()).map(|m| m.chars().take(SUBJECT_MAX).collect::<String>());
         DedupKey { category: a.category, src: a.src_ip, dst: a.dst_ip, host, metric }
     }
 }
@@ -500,15 +497,16 @@ impl Lifecycle {
         self.silences.iter().find(|s| ms(s.expires_at) > now && s.matcher.matches(key, agent)).map(|s| s.id)
     }
 
-    fn notify(&mut self, subject: Subject, severity: Severity, title: String, reason: NotifyReason, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
-        if severity < cfg.notify_min_severity {
+    fn notify(&mut self, n: Notification, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
+        if n.severity < cfg.notify_min_severity {
             return;
         }
         self.counters.notifications += 1;
-        out.push(PipelineEvent::Notify(Notification { subject, severity, title, reason, at: at(now) }));
+        out.push(PipelineEvent::Notify(n));
     }
 
     /// Counts `alert` (observed at `t`, clamped to `now` by the caller) into its record.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn ingest(
         &mut self,
         alert: &Alert,
@@ -563,7 +561,17 @@ impl Lifecycle {
                     self.counters.silenced += 1;
                 } else {
                     let title = self.records.get(&key).map(|r| r.summary.clone()).unwrap_or_default();
-                    self.notify(Subject::Alert(id), sev, title, NotifyReason::Escalated, now, cfg, out);
+                    self.notify(
+                        Notification {
+                            subject: Subject::Alert(id),
+                            severity: sev,
+                            title,
+                            reason: NotifyReason::Escalated,
+                            at: at(now),
+                        },
+                        cfg,
+                        out,
+                    );
                 }
             }
             match incident {
@@ -586,7 +594,11 @@ impl Lifecycle {
         }
         if opts.backfill {
             self.counters.backfilled += 1;
-            out.push(PipelineEvent::AlertBackfilled { alert_id: alert.id, agent: alert.agent.clone(), merged_into: None });
+            out.push(PipelineEvent::AlertBackfilled {
+                alert_id: alert.id,
+                agent: alert.agent.clone(),
+                merged_into: None,
+            });
             return Ingested { record: None, opened: false, backfilled: true };
         }
         let id = self.ids.next(t);
@@ -618,7 +630,11 @@ impl Lifecycle {
         out.push(PipelineEvent::AlertOpened(rec.clone()));
         if let Some((old_key, old)) = self.records.insert(key.clone(), rec, t) {
             self.forget_record(&old_key, &old);
-            out.push(PipelineEvent::Resolved { subject: Subject::Alert(old.id), at: at(now), reason: ResolveReason::Evicted });
+            out.push(PipelineEvent::Resolved {
+                subject: Subject::Alert(old.id),
+                at: at(now),
+                reason: ResolveReason::Evicted,
+            });
         }
         self.by_id.insert(id, key.clone());
         self.by_alert.insert(alert.id, id);
@@ -626,7 +642,17 @@ impl Lifecycle {
             if silence.is_some() {
                 self.counters.silenced += 1;
             } else {
-                self.notify(Subject::Alert(id), severity, alert.summary.clone(), NotifyReason::Opened, now, cfg, out);
+                self.notify(
+                    Notification {
+                        subject: Subject::Alert(id),
+                        severity,
+                        title: alert.summary.clone(),
+                        reason: NotifyReason::Opened,
+                        at: at(now),
+                    },
+                    cfg,
+                    out,
+                );
             }
         }
         if !opts.no_group {
@@ -642,7 +668,14 @@ impl Lifecycle {
     }
 
     /// Emits the record's update now, or marks it for `tick` when one went out recently.
-    fn emit_record(&mut self, key: &DedupKey, force: bool, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
+    fn emit_record(
+        &mut self,
+        key: &DedupKey,
+        force: bool,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         let Some(rec) = self.records.get_mut(key) else { return };
         let interval = i64::try_from(cfg.update_interval_ms).unwrap_or(i64::MAX);
         if force || now - rec.last_emit_ms >= interval {
@@ -669,7 +702,15 @@ impl Lifecycle {
     }
 
     /// Attacker / target grouping of the record at `key`.
-    fn group(&mut self, key: &DedupKey, t: i64, now: i64, cfg: &LifecycleConfig, limits: &Limits, out: &mut Vec<PipelineEvent>) {
+    fn group(
+        &mut self,
+        key: &DedupKey,
+        t: i64,
+        now: i64,
+        cfg: &LifecycleConfig,
+        limits: &Limits,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         let Some(rec) = self.records.get(key) else { return };
         if rec.severity < cfg.group_min_severity || rec.incident.is_some() {
             return;
@@ -776,7 +817,14 @@ impl Lifecycle {
         }
     }
 
-    fn set_incident(&mut self, key: &DedupKey, incident: Uuid, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
+    fn set_incident(
+        &mut self,
+        key: &DedupKey,
+        incident: Uuid,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         if let Some(rec) = self.records.get_mut(key) {
             rec.incident = Some(incident);
             self.emit_record(key, true, now, cfg, out);
@@ -784,7 +832,15 @@ impl Lifecycle {
     }
 
     /// Adds the record at `key` to incident `inc`.
-    fn attach(&mut self, key: &DedupKey, inc: Uuid, now: i64, cfg: &LifecycleConfig, limits: &Limits, out: &mut Vec<PipelineEvent>) {
+    fn attach(
+        &mut self,
+        key: &DedupKey,
+        inc: Uuid,
+        now: i64,
+        cfg: &LifecycleConfig,
+        limits: &Limits,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         let Some(rec) = self.records.get(key) else { return };
         let touch = Touch {
             record: Some(rec.id),
@@ -800,7 +856,15 @@ impl Lifecycle {
     }
 
     /// Records new evidence for incident `inc`.
-    pub(crate) fn touch_incident(&mut self, inc: Uuid, e: Touch, now: i64, cfg: &LifecycleConfig, limits: &Limits, out: &mut Vec<PipelineEvent>) {
+    pub(crate) fn touch_incident(
+        &mut self,
+        inc: Uuid,
+        e: Touch,
+        now: i64,
+        cfg: &LifecycleConfig,
+        limits: &Limits,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         let Some(i) = self.incidents.get_mut(&inc) else { return };
         let before = i.severity;
         let mut d = i.links_dropped;
@@ -817,7 +881,8 @@ impl Lifecycle {
         i.links_dropped = d;
         i.count += e.add;
         i.base_severity = i.base_severity.max(e.severity);
-        let escalated_sev = if i.agents.len() >= cfg.escalate_agents { bump(i.base_severity, 1) } else { i.base_severity };
+        let escalated_sev =
+            if i.agents.len() >= cfg.escalate_agents { bump(i.base_severity, 1) } else { i.base_severity };
         i.severity = i.severity.max(escalated_sev);
         if e.t > ms(i.last_seen) {
             i.last_seen = at(e.t);
@@ -828,12 +893,29 @@ impl Lifecycle {
         self.incidents.touch(&inc, stamp);
         self.emit_incident(inc, escalated, now, cfg, out);
         if escalated && !silenced {
-            self.notify(Subject::Incident(inc), sev, title, NotifyReason::Escalated, now, cfg, out);
+            self.notify(
+                Notification {
+                    subject: Subject::Incident(inc),
+                    severity: sev,
+                    title,
+                    reason: NotifyReason::Escalated,
+                    at: at(now),
+                },
+                cfg,
+                out,
+            );
         }
     }
 
     /// Raises incident `inc` to at least `severity` (rules with their own escalation).
-    pub(crate) fn raise_incident(&mut self, inc: Uuid, severity: Severity, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
+    pub(crate) fn raise_incident(
+        &mut self,
+        inc: Uuid,
+        severity: Severity,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         let Some(i) = self.incidents.get_mut(&inc) else { return };
         if severity <= i.severity {
             return;
@@ -843,12 +925,29 @@ impl Lifecycle {
         let (title, silenced) = (i.title.clone(), i.silenced);
         self.emit_incident(inc, true, now, cfg, out);
         if !silenced {
-            self.notify(Subject::Incident(inc), severity, title, NotifyReason::Escalated, now, cfg, out);
+            self.notify(
+                Notification {
+                    subject: Subject::Incident(inc),
+                    severity,
+                    title,
+                    reason: NotifyReason::Escalated,
+                    at: at(now),
+                },
+                cfg,
+                out,
+            );
         }
     }
 
     /// Replaces the rule-specific evidence of incident `inc`.
-    pub(crate) fn set_incident_evidence(&mut self, inc: Uuid, evidence: serde_json::Value, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
+    pub(crate) fn set_incident_evidence(
+        &mut self,
+        inc: Uuid,
+        evidence: serde_json::Value,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         if let Some(i) = self.incidents.get_mut(&inc) {
             i.evidence = evidence;
         }
@@ -856,7 +955,14 @@ impl Lifecycle {
     }
 
     /// Links the record `record` to incident `inc` (for incidents opened by rules).
-    pub(crate) fn link_record(&mut self, record: Uuid, inc: Uuid, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) {
+    pub(crate) fn link_record(
+        &mut self,
+        record: Uuid,
+        inc: Uuid,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         if let Some(k) = self.by_id.get(&record).cloned() {
             self.set_incident(&k, inc, now, cfg, out);
         }
@@ -868,7 +974,13 @@ impl Lifecycle {
     }
 
     /// Opens an incident and notifies it.
-    pub(crate) fn open_incident(&mut self, n: NewIncident, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) -> Uuid {
+    pub(crate) fn open_incident(
+        &mut self,
+        n: NewIncident,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) -> Uuid {
         let id = self.ids.next(n.t);
         let inc = Incident {
             id,
@@ -897,12 +1009,26 @@ impl Lifecycle {
         self.counters.incidents_opened += 1;
         out.push(PipelineEvent::IncidentOpened(inc.clone()));
         if let Some((_, old)) = self.incidents.insert(id, inc, n.t) {
-            out.push(PipelineEvent::Resolved { subject: Subject::Incident(old.id), at: at(now), reason: ResolveReason::Evicted });
+            out.push(PipelineEvent::Resolved {
+                subject: Subject::Incident(old.id),
+                at: at(now),
+                reason: ResolveReason::Evicted,
+            });
         }
         if n.silenced {
             self.counters.silenced += 1;
         } else {
-            self.notify(Subject::Incident(id), n.severity, n.title, NotifyReason::Opened, now, cfg, out);
+            self.notify(
+                Notification {
+                    subject: Subject::Incident(id),
+                    severity: n.severity,
+                    title: n.title,
+                    reason: NotifyReason::Opened,
+                    at: at(now),
+                },
+                cfg,
+                out,
+            );
         }
         id
     }
@@ -931,7 +1057,17 @@ impl Lifecycle {
         let (title, silenced) = (i.title.clone(), i.silenced);
         self.emit_incident(inc, true, now, cfg, out);
         if before < Severity::Critical && !silenced {
-            self.notify(Subject::Incident(inc), Severity::Critical, title, NotifyReason::Escalated, now, cfg, out);
+            self.notify(
+                Notification {
+                    subject: Subject::Incident(inc),
+                    severity: Severity::Critical,
+                    title,
+                    reason: NotifyReason::Escalated,
+                    at: at(now),
+                },
+                cfg,
+                out,
+            );
         }
         Some(inc)
     }
@@ -942,7 +1078,13 @@ impl Lifecycle {
     }
 
     /// Resolves a record or incident. Returns false when it is not open.
-    pub(crate) fn resolve(&mut self, subject: Subject, reason: ResolveReason, now: i64, out: &mut Vec<PipelineEvent>) -> bool {
+    pub(crate) fn resolve(
+        &mut self,
+        subject: Subject,
+        reason: ResolveReason,
+        now: i64,
+        out: &mut Vec<PipelineEvent>,
+    ) -> bool {
         match subject {
             Subject::Alert(id) => {
                 let Some(key) = self.by_id.get(&id).cloned() else { return false };
@@ -960,7 +1102,13 @@ impl Lifecycle {
     }
 
     /// Resolves the record holding raw alert `alert_id` (its first or latest occurrence).
-    pub(crate) fn resolve_by_alert(&mut self, alert_id: Uuid, reason: ResolveReason, now: i64, out: &mut Vec<PipelineEvent>) -> bool {
+    pub(crate) fn resolve_by_alert(
+        &mut self,
+        alert_id: Uuid,
+        reason: ResolveReason,
+        now: i64,
+        out: &mut Vec<PipelineEvent>,
+    ) -> bool {
         match self.by_alert.get(&alert_id).copied() {
             Some(rec) => self.resolve(Subject::Alert(rec), reason, now, out),
             None => false,
@@ -968,7 +1116,13 @@ impl Lifecycle {
     }
 
     /// Open → acknowledged.
-    pub(crate) fn acknowledge(&mut self, subject: Subject, now: i64, cfg: &LifecycleConfig, out: &mut Vec<PipelineEvent>) -> Result<(), PipelineError> {
+    pub(crate) fn acknowledge(
+        &mut self,
+        subject: Subject,
+        now: i64,
+        cfg: &LifecycleConfig,
+        out: &mut Vec<PipelineEvent>,
+    ) -> Result<(), PipelineError> {
         match subject {
             Subject::Alert(id) => {
                 let key = self.by_id.get(&id).cloned().ok_or(PipelineError::NotFound(subject))?;
@@ -992,13 +1146,21 @@ impl Lifecycle {
     }
 
     /// Adds a silence. Records already open are re-checked at their next occurrence.
-    pub(crate) fn add_silence(&mut self, spec: SilenceSpec, now: i64, limits: &Limits) -> Result<Silence, PipelineError> {
+    pub(crate) fn add_silence(
+        &mut self,
+        spec: SilenceSpec,
+        now: i64,
+        limits: &Limits,
+    ) -> Result<Silence, PipelineError> {
         let m = &spec.matcher;
         if m.category.is_none() && m.agent.is_none() && m.source.is_none() {
             return Err(PipelineError::SilenceMatchesEverything);
         }
         if ms(spec.expires_at) <= now {
-            return Err(PipelineError::SilenceExpiry { expires_at: spec.expires_at.to_rfc3339(), now: at(now).to_rfc3339() });
+            return Err(PipelineError::SilenceExpiry {
+                expires_at: spec.expires_at.to_rfc3339(),
+                now: at(now).to_rfc3339(),
+            });
         }
         self.silences.retain(|s| ms(s.expires_at) > now);
         if self.silences.len() >= limits.silences {
@@ -1044,7 +1206,8 @@ impl Lifecycle {
         for id in quiet {
             self.resolve(Subject::Alert(id), ResolveReason::Quiet, now, out);
         }
-        let quiet: Vec<Uuid> = self.incidents.keys_up_to(now - secs_ms(cfg.incident_quiet_period_secs)).copied().collect();
+        let quiet: Vec<Uuid> =
+            self.incidents.keys_up_to(now - secs_ms(cfg.incident_quiet_period_secs)).copied().collect();
         for id in quiet {
             self.resolve(Subject::Incident(id), ResolveReason::Quiet, now, out);
         }

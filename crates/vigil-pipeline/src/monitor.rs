@@ -69,7 +69,13 @@ impl MonitorWatch {
     }
 
     /// Feeds one alert observed at `t`.
-    pub(crate) fn observe(&mut self, a: &Alert, t: i64, cfg: &MonitorConfig, is_open: impl Fn(Uuid) -> bool) -> MonitorOutcome {
+    pub(crate) fn observe(
+        &mut self,
+        a: &Alert,
+        t: i64,
+        cfg: &MonitorConfig,
+        is_open: impl Fn(Uuid) -> bool,
+    ) -> MonitorOutcome {
         if !matches!(a.category, Category::IntegrityFailure | Category::ReplayAttempt) {
             return MonitorOutcome::None;
         }

@@ -267,9 +267,10 @@ impl Pipeline {
                 // The incident keeps the evidence of its heaviest window.
                 let rate = |v: &serde_json::Value| v["combined_rate_pps"].as_f64().unwrap_or(0.0);
                 let alerts = |v: &serde_json::Value| v["alerts"].as_u64().unwrap_or(0);
-                if lifecycle.incident(incident).is_some_and(|i| {
-                    (rate(&evidence), alerts(&evidence)) > (rate(&i.evidence), alerts(&i.evidence))
-                }) {
+                if lifecycle
+                    .incident(incident)
+                    .is_some_and(|i| (rate(&evidence), alerts(&evidence)) > (rate(&i.evidence), alerts(&i.evidence)))
+                {
                     lifecycle.set_incident_evidence(incident, evidence, now, &self.cfg.lifecycle, out);
                 }
             }
@@ -435,7 +436,13 @@ impl Pipeline {
     }
 
     /// A heartbeat from `agent`; `info` carries its interval.
-    pub fn heartbeat(&mut self, agent: &AgentId, info: Option<&AgentInfo>, now: DateTime<Utc>, out: &mut Vec<PipelineEvent>) {
+    pub fn heartbeat(
+        &mut self,
+        agent: &AgentId,
+        info: Option<&AgentInfo>,
+        now: DateTime<Utc>,
+        out: &mut Vec<PipelineEvent>,
+    ) {
         let interval = info.map(|i| i64::try_from(i.interval_ms).unwrap_or(i64::MAX)).filter(|i| *i > 0);
         self.agent_seen(agent, ms(now), interval, out);
     }
@@ -601,8 +608,7 @@ impl Pipeline {
             self.state.lifecycle.resolve_by_alert(a, ResolveReason::Evicted, now, out);
         }
         let Some(d) = self.state.anomaly.get_mut(agent) else { return };
-        let signal =
-            d.observe(ts, vector, agent.as_str(), self.cfg.seed, &self.template, &self.cfg.anomaly, &self.cfg.anomaly.features);
+        let signal = d.observe(ts, vector, agent.as_str(), self.cfg.seed, &self.template, &self.cfg.anomaly);
         match signal {
             AnomalySignal::None => {}
             AnomalySignal::Anomaly(facts) => {
@@ -693,12 +699,22 @@ impl Pipeline {
     }
 
     /// Open → acknowledged, by an operator.
-    pub fn acknowledge(&mut self, subject: Subject, now: DateTime<Utc>, out: &mut Vec<PipelineEvent>) -> Result<(), PipelineError> {
+    pub fn acknowledge(
+        &mut self,
+        subject: Subject,
+        now: DateTime<Utc>,
+        out: &mut Vec<PipelineEvent>,
+    ) -> Result<(), PipelineError> {
         self.state.lifecycle.acknowledge(subject, ms(now), &self.cfg.lifecycle, out)
     }
 
     /// Resolved by an operator.
-    pub fn resolve(&mut self, subject: Subject, now: DateTime<Utc>, out: &mut Vec<PipelineEvent>) -> Result<(), PipelineError> {
+    pub fn resolve(
+        &mut self,
+        subject: Subject,
+        now: DateTime<Utc>,
+        out: &mut Vec<PipelineEvent>,
+    ) -> Result<(), PipelineError> {
         if self.state.lifecycle.resolve(subject, ResolveReason::Operator, ms(now), out) {
             Ok(())
         } else {
@@ -724,7 +740,8 @@ impl Pipeline {
         if let Some(d) = self.state.anomaly.remove(agent) {
             alerts.extend(d.alert());
         }
-        let keys: Vec<SeriesKey> = self.state.baselines.iter().map(|(k, _)| k).filter(|k| &k.agent == agent).cloned().collect();
+        let keys: Vec<SeriesKey> =
+            self.state.baselines.iter().map(|(k, _)| k).filter(|k| &k.agent == agent).cloned().collect();
         for k in keys {
             if let Some(b) = self.state.baselines.remove(&k) {
                 alerts.extend(b.alert().filter(|a| !a.is_nil()));

@@ -269,11 +269,8 @@ struct MapIn<K, V> {
 
 impl<K: Serialize + Hash + Eq + Clone, V: Serialize> Serialize for BoundedMap<K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let entries = self
-            .order
-            .values()
-            .filter_map(|k| self.entries.get(k).map(|slot| (k, &slot.value, slot.stamp)))
-            .collect();
+        let entries =
+            self.order.values().filter_map(|k| self.entries.get(k).map(|slot| (k, &slot.value, slot.stamp))).collect();
         MapOut { cap: self.cap, evicted: self.evicted, entries }.serialize(s)
     }
 }
@@ -332,10 +329,10 @@ mod tests {
         m.insert("y".to_string(), 2u32, 1);
         let json = serde_json::to_string(&m).unwrap();
         let back: BoundedMap<String, u32> = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), vec![
-            ("y".to_string(), 2),
-            ("x".to_string(), 1)
-        ]);
+        assert_eq!(
+            back.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(),
+            vec![("y".to_string(), 2), ("x".to_string(), 1)]
+        );
     }
 
     #[test]

@@ -725,7 +725,7 @@ pub async fn network(
     let p = Params::new(raw, &["hours"])?;
     let hours = hours_param(&p)?;
     let now = Utc::now();
-    let since = now - ChronoDuration::hours(i64::from(hours));
+    let since = now - ChronoDuration::hours(i64::from(hours) - 1);
     let nets: HashMap<AgentId, vigil_model::NetStats> =
         state.store.latest_netstats(now - ChronoDuration::minutes(2)).await?.into_iter().collect();
     let mut talkers: HashMap<IpAddr, (u64, u64, u32)> = HashMap::new();
@@ -794,7 +794,7 @@ pub async fn network(
         .into_iter()
         .map(|(protocol, (packets, bytes))| serde_json::json!({"protocol": protocol, "packets": packets, "bytes": bytes}))
         .collect();
-    let top_sources = state.store.top_sources(since, 10).await?;
+    let top_sources = top_sources(&state, hours, since).await?;
     Ok(Json(serde_json::json!({
         "hours": hours,
         "agents": agents,
@@ -803,6 +803,54 @@ pub async fn network(
         "protocols": protocols,
         "top_sources": top_sources,
     })))
+}
+
+/// How old the cached top sources may be.
+const TOP_SOURCES_FRESH: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long after the last request the background refresh goes on.
+const TOP_SOURCES_KEEP: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Top alert sources over `hours`. The 24-hour figures (what the dashboard shows) come
+/// from a cache the status loop refreshes every 5 s while someone asks for them: grouping
+/// a day of sources costs tens of milliseconds on a busy database.
+async fn top_sources(
+    state: &AppState,
+    hours: u32,
+    since: DateTime<Utc>,
+) -> Result<std::sync::Arc<Vec<vigil_store::SourceCount>>, ApiError> {
+    if hours != 24 {
+        return Ok(std::sync::Arc::new(state.store.top_sources(since, 10).await?));
+    }
+    let now = std::time::Instant::now();
+    {
+        let mut c = state.top_sources.lock().unwrap_or_else(|p| p.into_inner());
+        c.asked = Some(now);
+        if c.at.is_some_and(|at| now.duration_since(at) < TOP_SOURCES_FRESH) {
+            return Ok(c.value.clone());
+        }
+    }
+    let value = std::sync::Arc::new(state.store.top_sources(since, 10).await?);
+    let mut c = state.top_sources.lock().unwrap_or_else(|p| p.into_inner());
+    c.at = Some(now);
+    c.value = value.clone();
+    Ok(value)
+}
+
+/// Recomputes the cached 24-hour top sources if someone asked for them lately.
+pub async fn refresh_top_sources(state: &AppState) {
+    let asked = state.top_sources.lock().unwrap_or_else(|p| p.into_inner()).asked;
+    if asked.is_none_or(|a| a.elapsed() > TOP_SOURCES_KEEP) {
+        return;
+    }
+    let since = Utc::now() - ChronoDuration::hours(23);
+    match state.store.top_sources(since, 10).await {
+        Ok(v) => {
+            let mut c = state.top_sources.lock().unwrap_or_else(|p| p.into_inner());
+            c.at = Some(std::time::Instant::now());
+            c.value = std::sync::Arc::new(v);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot refresh the top alert sources"),
+    }
 }
 
 fn hours_param(p: &Params) -> Result<u32, ApiError> {
@@ -851,7 +899,7 @@ pub async fn overview(
         "agents": {"total": agents.len(), "online": online, "offline": agents.len() - online},
         "alerts_by_hour": by_hour,
         "alerts_total": total,
-        "top_sources": state.store.top_sources(since, 10).await?,
+        "top_sources": top_sources(&state, hours, since).await?,
         "top_categories": state.store.top_categories(since, 10).await?,
         "open_incidents": open,
         "incidents": incidents,

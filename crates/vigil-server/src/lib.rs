@@ -147,6 +147,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServerErro
         events: Arc::new(events::EventHub::starting_now(events::RING_CAPACITY)),
         agent_online: Arc::default(),
         shutdown: rx.clone(),
+        top_sources: Arc::default(),
     };
     let app = router(state.clone());
     let retention = tokio::spawn(retention_loop(state.clone(), rx.clone()));
@@ -356,7 +357,8 @@ fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Every few seconds: publishes agents going offline (or back), drops lapsed sessions.
+/// Every few seconds: publishes agents going offline (or back), refreshes the overview's
+/// top sources while the dashboard is open, drops lapsed sessions.
 async fn status_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut ticks = 0u64;
     loop {
@@ -373,6 +375,7 @@ async fn status_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read agents for the status check"),
         }
+        api::refresh_top_sources(&state).await;
         ticks += 1;
         if ticks.is_multiple_of(60)
             && let Err(e) = state.store.delete_expired_sessions(now).await

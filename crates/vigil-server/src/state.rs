@@ -52,6 +52,20 @@ pub struct AppState {
     pub agent_online: Arc<Mutex<HashMap<AgentId, bool>>>,
     /// Turns true when the server shuts down (ends event streams).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The last 24 hours' top alert sources, kept fresh in the background while the
+    /// dashboard asks for them (the one overview figure that is costly to compute).
+    pub top_sources: Arc<Mutex<TopSourcesCache>>,
+}
+
+/// See [`AppState::top_sources`].
+#[derive(Debug, Default)]
+pub struct TopSourcesCache {
+    /// When `value` was computed.
+    pub at: Option<Instant>,
+    /// When someone last asked.
+    pub asked: Option<Instant>,
+    /// The figures.
+    pub value: Arc<Vec<vigil_store::SourceCount>>,
 }
 
 impl AppState {

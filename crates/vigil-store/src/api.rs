@@ -527,13 +527,14 @@ impl crate::Store {
 
     // ---- agents and metrics -------------------------------------------------------
 
-    /// Every agent with its newest sample, in one query, ordered by id.
+    /// Every agent with its newest sample, in one query, ordered by id. (Newest by time
+    /// only: the `(agent_id, ts)` index answers that without sorting each agent's rows.)
     pub async fn agents_with_latest(&self) -> Result<Vec<(AgentRow, Option<HostSample>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.id, a.first_seen, a.last_seen, a.last_addr, a.hostname, a.os, a.version, a.interval_ms, \
              a.spool_bytes, a.spool_batches, a.dropped_samples, a.dropped_alerts, m.id AS m_id, m.data AS m_data \
              FROM agents a LEFT JOIN metrics m ON m.id = \
-             (SELECT id FROM metrics WHERE agent_id = a.id ORDER BY ts DESC, id DESC LIMIT 1) ORDER BY a.id",
+             (SELECT id FROM metrics WHERE agent_id = a.id ORDER BY ts DESC LIMIT 1) ORDER BY a.id",
         )
         .fetch_all(&self.inner.reader)
         .await
@@ -557,7 +558,7 @@ impl crate::Store {
 
     /// The newest sample of `agent`, as [`sample_from_row`] reads it (kept for symmetry).
     pub async fn latest_point(&self, agent: &AgentId) -> Result<Option<MetricPoint>, StoreError> {
-        let row = sqlx::query("SELECT id, data FROM metrics WHERE agent_id = $1 ORDER BY ts DESC, id DESC LIMIT 1")
+        let row = sqlx::query("SELECT id, data FROM metrics WHERE agent_id = $1 ORDER BY ts DESC LIMIT 1")
             .bind(agent.as_str())
             .fetch_optional(&self.inner.reader)
             .await
@@ -945,7 +946,7 @@ impl crate::Store {
     ) -> Result<Vec<(AgentId, vigil_model::NetStats)>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT a.id, n.data FROM agents a JOIN netstats n ON n.id = \
-             (SELECT id FROM netstats WHERE agent_id = a.id AND ts >= $1 ORDER BY ts DESC, id DESC LIMIT 1) \
+             (SELECT id FROM netstats WHERE agent_id = a.id AND ts >= $1 ORDER BY ts DESC LIMIT 1) \
              ORDER BY a.id",
         )
         .bind(ms(since))
