@@ -34,6 +34,9 @@ pub enum Command {
     /// Print an example configuration or check a configuration file.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Run the detection engine over capture files (pcap, pcapng, gzip): one JSON alert per
+    /// line on stdout, a summary on stderr. Exit 0, 1 with --fail-on hit, 2 on bad input.
+    Analyze(AnalyzeArgs),
     /// Manage API keys (works on the database directly; the server may be running).
     #[command(subcommand)]
     Apikey(ApikeyCmd),
@@ -195,4 +198,26 @@ impl ConfigKind {
             ConfigKind::Agent => "agent",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files, read in order as one packet stream.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Detection settings (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output format: json (one alert per line) or table.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Detection threads; the output is identical for any value.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Blocklist file: one IP, CIDR or domain per line (repeatable).
+    #[arg(long)]
+    pub blocklist: Vec<PathBuf>,
+    /// Exit 1 when an alert at or above this severity is found (info, low, medium, high, critical).
+    #[arg(long)]
+    pub fail_on: Option<String>,
 }

@@ -91,6 +91,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(d) => runtime()?.block_on(demo(d)),
         Command::Config(c) => config(c),
+        Command::Analyze(a) => analyze(a),
         Command::Apikey(c) => runtime()?.block_on(apikey(c)),
     }
 }
@@ -192,6 +193,30 @@ fn certs(c: CertsCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn analyze(a: cli::AnalyzeArgs) -> Result<()> {
+    let format = a.format.parse().map_err(|_| anyhow::anyhow!("--format {:?}: expected json or table", a.format))?;
+    let fail_on = a.fail_on.as_deref().map(str::parse::<vigil_model::Severity>).transpose().context("--fail-on")?;
+    let opts = vigil_analyze::AnalyzeOptions {
+        files: a.files,
+        config: a.config,
+        blocklists: a.blocklist,
+        threads: a.threads,
+        format,
+        fail_on,
+        ..Default::default()
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut progress = vigil_analyze::stderr_progress();
+    let result = vigil_analyze::analyze(&opts, &mut out, progress.as_mut());
+    match &result {
+        Ok(s) => eprintln!("{s}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    drop(out);
+    std::process::exit(vigil_analyze::exit_code(&result));
 }
 
 fn config(c: ConfigCmd) -> Result<()> {

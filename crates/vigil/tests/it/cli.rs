@@ -185,3 +185,28 @@ fn configuration_reference_matches_the_examples() {
         assert!(doc.contains(&text), "docs/configuration.md is out of date for the {kind} example");
     }
 }
+
+/// `vigil analyze` on a real public capture: the synthetic single-source SYN flood.
+#[test]
+fn analyze_reports_a_syn_flood_and_honours_fail_on() {
+    let corpus = std::env::var("VIGIL_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    let file = corpus.join("pcaps/sv-tcp-session-syn-flood.pcap");
+    if !file.exists() {
+        assert!(std::env::var("VIGIL_CORPUS_REQUIRED").is_err(), "corpus required but {} is missing", file.display());
+        eprintln!("SKIPPED analyze test: no corpus at {}", corpus.display());
+        return;
+    }
+    let f = file.to_str().unwrap();
+    let (code, out, err) = run(&["analyze", f]);
+    assert_eq!(code, 0, "{err}");
+    let alerts: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(alerts.iter().any(|a| a["category"] == "syn_flood" && a["src_ip"] == "192.0.2.10"), "{out}");
+    assert!(err.contains("packets"), "summary on stderr: {err}");
+    let (code, _, _) = run(&["analyze", "--fail-on", "high", f]);
+    assert_eq!(code, 1);
+    let (code, _, err) = run(&["analyze", "/nonexistent.pcap"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent.pcap"), "{err}");
+}
