@@ -171,11 +171,13 @@ impl CaptureReader<File> {
     }
 }
 
+#[inline]
 fn u32_of(b: &[u8], at: usize, be: bool) -> u32 {
     let w = b.get(at..at + 4).and_then(|s| s.first_chunk::<4>()).copied().unwrap_or_default();
     if be { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }
 }
 
+#[inline]
 fn u16_of(b: &[u8], at: usize, be: bool) -> u16 {
     let w = b.get(at..at + 2).and_then(|s| s.first_chunk::<2>()).copied().unwrap_or_default();
     if be { u16::from_be_bytes(w) } else { u16::from_le_bytes(w) }

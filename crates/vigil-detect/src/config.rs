@@ -68,8 +68,8 @@ pub fn parse_mac(s: &str) -> Option<MacAddr> {
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
     /// Total memory the engine's tables may use, in bytes (default 256 MiB). Each table
-    /// gets a fixed share; when a table is full its least recently used entry is evicted
-    /// (and counted in [`crate::Stats::evictions`]).
+    /// gets a fixed share; when a table is full an old, unused entry is evicted (second-chance
+    /// LRU) and counted in [`crate::Stats::evictions`].
     pub memory_budget_bytes: u64,
     /// One alert per (category, source, target) per this many seconds (default 60). The
     /// next alert after the cooldown carries how many were suppressed meanwhile.

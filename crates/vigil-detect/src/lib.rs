@@ -21,9 +21,10 @@
 //! so several engines with different groups can share the work of one packet stream.
 //!
 //! # Bounded state
-//! Every map keyed by packet data is a bounded LRU table with a fixed share of
-//! [`DetectConfig::memory_budget_bytes`]; full tables evict their least recently used
-//! entry and count it ([`Stats::evictions`]). Counters that must survive floods are keyed
+//! Every map keyed by packet data is a bounded table with a fixed share of
+//! [`DetectConfig::memory_budget_bytes`]; full tables evict an old entry not used since it
+//! was last given a second chance (CLOCK-style approximate LRU, deterministic) and count
+//! it ([`Stats::evictions`]). Counters that must survive floods are keyed
 //! so that a flood touches few entries: the per-destination SYN counter holds one entry
 //! per victim however many spoofed sources there are. [`Stats::memory_bytes`] adds up the
 //! tables' allocated sizes (hash index at its real bucket count, entry slots at their

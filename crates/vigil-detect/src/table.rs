@@ -1,10 +1,13 @@
 //! A bounded map with approximately-least-recently-used eviction: the only kind of map
 //! keyed by packet data in the engine.
 //!
-//! Entries live in one dense `Vec` linked into a list by `u32` indices, and a hash map
+//! Entries live in one dense `Vec` linked into a list by `u32` indices, and a hash index
+//! of bare `u32` slot numbers (a `hashbrown::HashTable`; keys are compared in the slots)
 //! points from key to slot: no allocation per entry, an honest size estimate, and a
 //! deterministic eviction order (the list depends only on the packet sequence, never on
-//! hash values, so the keyed hasher's random seed cannot change any output).
+//! hash values, so the keyed hasher's random seed cannot change any output). Keeping the
+//! keys out of the index makes it small (5 bytes a bucket): on a hit, the probe stays in
+//! cache and the only likely miss is the slot itself, which the caller touches anyway.
 //!
 //! Eviction is "second chance" (CLOCK on a list): an access only sets the entry's
 //! `referenced` bit (no relinking, so no extra cache misses on the hot path); a full table
@@ -13,9 +16,10 @@
 //! per insertion). [`Table::expire`] walks from the back the same way and drops idle
 //! entries in O(expired + hot entries passed).
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::mem::size_of;
+
+use hashbrown::HashTable;
 
 /// The hasher of every table: keyed (HashDoS-resistant against attacker-chosen keys), with
 /// the seed given to the engine.
@@ -38,13 +42,15 @@ struct Slot<K, V> {
 /// Bytes one entry can cost at most, including the hash index at its worst load (hashbrown
 /// may double its buckets once when tombstones pile up under churn).
 pub(crate) fn entry_bytes<K, V>() -> usize {
-    size_of::<Slot<K, V>>() + 2 * (size_of::<(K, u32)>() + 1) * 8 / 7 + 1
+    size_of::<Slot<K, V>>() + 2 * (size_of::<u32>() + 1) * 8 / 7 + 1
 }
 
 /// A map with at most `cap` entries; inserting into a full map evicts the least recently
 /// used entry.
 pub(crate) struct Table<K, V> {
-    map: HashMap<K, u32, Hasher>,
+    /// Slot numbers, hashed by their slot's key.
+    index: HashTable<u32>,
+    hasher: Hasher,
     slots: Vec<Slot<K, V>>,
     head: u32,
     tail: u32,
@@ -62,7 +68,8 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
             cap = cap * 15 / 16;
         }
         Table {
-            map: HashMap::with_hasher(hasher.clone()),
+            index: HashTable::new(),
+            hasher: hasher.clone(),
             slots: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -73,7 +80,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     fn worst_bytes(cap: usize) -> u64 {
         let buckets = (2 * cap * 8 / 7).next_power_of_two();
-        (cap * size_of::<Slot<K, V>>() + buckets * (size_of::<(K, u32)>() + 1)) as u64
+        (cap * size_of::<Slot<K, V>>() + buckets * (size_of::<u32>() + 1)) as u64
     }
 
     /// Most entries.
@@ -94,8 +101,35 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     /// Bytes allocated now (hash index, slots), excluding heap data owned by values.
     pub(crate) fn mem_bytes(&self) -> u64 {
-        let buckets = if self.map.capacity() == 0 { 0 } else { (self.map.capacity() * 8 / 7).next_power_of_two() };
-        (buckets * (size_of::<(K, u32)>() + 1) + self.slots.capacity() * size_of::<Slot<K, V>>()) as u64
+        let cap = self.index.capacity();
+        let buckets = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() };
+        (buckets * (size_of::<u32>() + 1) + self.slots.capacity() * size_of::<Slot<K, V>>()) as u64
+    }
+
+    /// The slot holding `key`, given its hash.
+    fn find(&self, hash: u64, key: &K) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(hash, |&i| slots.get(i as usize).is_some_and(|s| s.key == *key)).copied()
+    }
+
+    /// Points the index entry for `key` (hash `hash`) that names slot `from` at slot `to`.
+    fn renumber(&mut self, hash: u64, from: u32, to: u32) {
+        if let Some(e) = self.index.find_mut(hash, |&i| i == from) {
+            *e = to;
+        }
+    }
+
+    /// Drops the index entry naming slot `i` (whose key hashes to `hash`).
+    fn unindex(&mut self, hash: u64, i: u32) {
+        if let Ok(e) = self.index.find_entry(hash, |&j| j == i) {
+            e.remove();
+        }
+    }
+
+    /// Adds slot `i` (already holding its key) to the index.
+    fn index_slot(&mut self, hash: u64, i: u32) {
+        let Table { index, hasher, slots, .. } = self;
+        index.insert_unique(hash, i, |&j| slots.get(j as usize).map_or(0, |s| hasher.hash_one(s.key)));
     }
 
     fn unlink(&mut self, i: u32) {
@@ -135,7 +169,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     /// The value for `key`, marking it used.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let i = *self.map.get(key)?;
+        let i = self.find(self.hasher.hash_one(key), key)?;
         let s = self.slots.get_mut(i as usize)?;
         s.referenced = true;
         Some(&mut s.val)
@@ -143,14 +177,15 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     /// The value for `key` without changing its recency.
     pub(crate) fn peek(&self, key: &K) -> Option<&V> {
-        let i = *self.map.get(key)?;
+        let i = self.find(self.hasher.hash_one(key), key)?;
         self.slots.get(i as usize).map(|s| &s.val)
     }
 
     /// The value for `key`, inserted with `make` if absent (evicting the least recently
     /// used entry when full); the flag is true when it was inserted.
     pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        if let Some(&i) = self.map.get(&key) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(i) = self.find(hash, &key) {
             // Indices in the map always name a live slot.
             let s = &mut self.slots[i as usize];
             s.referenced = true;
@@ -169,8 +204,10 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
             let i = self.tail;
             self.unlink(i);
             self.evictions += 1;
+            if let Some(old) = self.slots.get(i as usize).map(|s| self.hasher.hash_one(s.key)) {
+                self.unindex(old, i);
+            }
             if let Some(s) = self.slots.get_mut(i as usize) {
-                self.map.remove(&s.key);
                 s.key = key;
                 s.val = make();
                 s.referenced = false;
@@ -186,7 +223,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
             self.slots.push(Slot { key, val: make(), prev: NIL, next: NIL, referenced: false });
             i
         };
-        self.map.insert(key, i);
+        self.index_slot(hash, i);
         self.push_front(i);
         // `i` is a slot index written just above.
         (&mut self.slots[i as usize].val, true)
@@ -194,7 +231,9 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     /// Removes `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let i = self.map.remove(key)?;
+        let hash = self.hasher.hash_one(key);
+        let i = self.find(hash, key)?;
+        self.unindex(hash, i);
         self.unlink(i);
         let last = self.slots.len().checked_sub(1)? as u32;
         let removed = self.slots.swap_remove(i as usize);
@@ -212,7 +251,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
                 Some(n) => n.prev = i,
                 None => self.tail = i,
             }
-            self.map.insert(k, i);
+            self.renumber(self.hasher.hash_one(k), last, i);
         }
         Some(removed.val)
     }
@@ -247,7 +286,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         n
     }
 
-    /// Iterates the entries from most to least recently used (a deterministic order).
+    /// Iterates the entries from front (newest) to back (a deterministic order).
     #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         let mut i = self.head;
