@@ -358,18 +358,21 @@ impl Ring {
                 if self.left > 0 {
                     self.left -= 1;
                     let off = self.next_off;
-                    let block = self.block(self.cur);
-                    let next = read_u32(block, off).unwrap_or(0) as usize;
-                    let valid = parse_frame(block, off).is_some();
+                    // The header is parsed once, into plain values, so that the walk's state
+                    // can move on before the frame borrows the block.
+                    let Some((mut frame, data, next)) = parse_header(self.block(self.cur), off) else {
+                        // A frame that does not fit ends the block.
+                        self.left = 0;
+                        continue;
+                    };
                     // `next` 0 marks the last frame; a bad offset ends the block.
-                    if !valid || next == 0 || off.checked_add(next).is_none_or(|n| n >= self.block_size) {
+                    if next == 0 || off.checked_add(next).is_none_or(|n| n >= self.block_size) {
                         self.left = 0;
                     }
                     self.next_off = off.wrapping_add(next);
-                    if !valid {
-                        continue;
-                    }
-                    return Ok(parse_frame(self.block(self.cur), off).map(|(f, _)| f));
+                    // `parse_header` checked that `data` lies inside the block.
+                    frame.data = self.block(self.cur).get(data).unwrap_or_default();
+                    return Ok(Some(frame));
                 }
                 self.release(self.cur);
                 self.held = false;
@@ -459,7 +462,17 @@ impl Drop for Ring {
 
 /// Parses the frame at `off` in `block`: the frame and the offset of the next one
 /// (`tp_next_offset`). `None` when the header or the data would lie outside the block.
+#[cfg(test)]
 fn parse_frame(block: &[u8], off: usize) -> Option<(Frame<'_>, usize)> {
+    let (mut frame, data, next) = parse_header(block, off)?;
+    frame.data = block.get(data)?;
+    Some((frame, next))
+}
+
+/// Parses the header of the frame at `off` in `block`: the frame without its data, where
+/// its data lies in `block` (checked to be inside it), and the offset of the next frame
+/// (`tp_next_offset`). `None` when the header or the data would lie outside the block.
+fn parse_header(block: &[u8], off: usize) -> Option<(Frame<'static>, std::ops::Range<usize>, usize)> {
     let hdr = block.get(off..off.checked_add(SLL_OFFSET + SLL_LEN)?)?;
     let next = read_u32(hdr, 0)? as usize;
     let sec = read_u32(hdr, 4)?;
@@ -479,14 +492,17 @@ fn parse_frame(block: &[u8], off: usize) -> Option<(Frame<'_>, usize)> {
     let mut addr = [0u8; 8];
     addr.copy_from_slice(&sll[12..20]);
     let start = off.checked_add(mac)?;
-    let data = block.get(start..start.checked_add(snaplen)?)?;
+    let end = start.checked_add(snaplen)?;
+    if end > block.len() {
+        return None;
+    }
     let vlan_tci = (status & libc::TP_STATUS_VLAN_VALID != 0).then_some((vlan_tci_raw & 0xffff) as u16);
     let vlan_tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 { vlan_tpid_raw } else { 0x8100 };
     let frame = Frame {
         sec,
         nsec,
         wire_len,
-        data,
+        data: &[],
         status,
         vlan_tci,
         vlan_tpid,
@@ -497,7 +513,7 @@ fn parse_frame(block: &[u8], off: usize) -> Option<(Frame<'_>, usize)> {
         addr,
         halen,
     };
-    Some((frame, next))
+    Some((frame, start..end, next))
 }
 
 fn read_u32(b: &[u8], at: usize) -> Option<u32> {

@@ -38,6 +38,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 const POLL: Duration = Duration::from_millis(100);
 /// How often a capture thread refreshes its kernel counters.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// Alert batches queued from detection to the alert writer.
+const ALERT_QUEUE: usize = 1024;
 
 /// What to capture from: live interfaces, or a capture file pushed through the same path.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +61,8 @@ pub struct CaptureCountersLive {
     pub analyzed: AtomicU64,
     /// Alerts raised.
     pub alerts: AtomicU64,
-    /// Alerts that could not be spooled.
+    /// Alerts that could not be spooled, or were dropped because the alert writer
+    /// fell behind (an alert storm faster than the disk).
     pub spool_errors: AtomicU64,
 }
 
@@ -165,15 +168,22 @@ pub(crate) fn start(
         })?);
     }
     drop(tx);
+    let (alert_tx, alert_rx) = sync_channel::<Vec<Alert>>(ALERT_QUEUE);
+    let writer = AlertWriter { rx: alert_rx, sink, counters: counters.clone(), done: file_done.clone() };
+    threads.push(
+        std::thread::Builder::new()
+            .name("vigil-alerts".into())
+            .spawn(move || writer.run())
+            .map_err(CaptureStartError::Thread)?,
+    );
     let detector = Detector {
         engine,
         rx,
         free: free_txs,
-        sink,
+        alerts: alert_tx,
         counters: counters.clone(),
         acc: acc.clone(),
         live: !is_file,
-        file_done: file_done.clone(),
         names: names.clone(),
     };
     threads.push(
@@ -182,7 +192,7 @@ pub(crate) fn start(
             .spawn(move || detector.run())
             .map_err(CaptureStartError::Thread)?,
     );
-    tracing::info!(interfaces = ?names, workers = threads.len() - 1, "packet capture started");
+    tracing::info!(interfaces = ?names, workers = threads.len() - 2, "packet capture started");
     Ok(CaptureHandle {
         names,
         stop,
@@ -218,7 +228,8 @@ impl CaptureHandle {
         }
     }
 
-    /// Whether a capture file has been read to its end and fully analysed.
+    /// Whether the capture has ended and all its alerts are spooled: a capture file read
+    /// to its end and analysed (or a stopped capture).
     pub fn file_done(&self) -> bool {
         self.file_done.load(Ordering::Acquire)
     }
@@ -321,9 +332,12 @@ impl Worker {
                 Ok(Next::Packet { packet, direction }) => {
                     errors = 0;
                     batch.push(packet.ts_nanos, packet.link_type, packet.orig_len, packet.data, direction);
-                    if batch.is_full() {
-                        batch = self.send(batch);
+                    if !batch.is_full() {
+                        // The clock is read once per batch, not per packet: at a million
+                        // packets a second a clock read each would cost more than the copy.
+                        continue;
                     }
+                    batch = self.send(batch);
                 }
                 Ok(Next::Idle) => {
                     if !batch.meta.is_empty() {
@@ -385,22 +399,24 @@ struct Detector {
     engine: Engine,
     rx: Receiver<Batch>,
     free: Vec<SyncSender<Batch>>,
-    sink: Sink,
+    alerts: SyncSender<Vec<Alert>>,
     counters: Arc<CaptureCountersLive>,
     acc: Arc<Mutex<NetAccumulator>>,
     live: bool,
-    file_done: Arc<AtomicBool>,
     names: Vec<String>,
 }
 
 impl Detector {
     fn run(mut self) {
         let mut alerts: Vec<Alert> = Vec::new();
+        // Counted here: the writer thread's own counter may still be behind at the end.
+        let mut raised = 0u64;
         loop {
             match self.rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(mut batch) => {
                     self.analyze(&batch, &mut alerts);
                     if !alerts.is_empty() {
+                        raised += alerts.len() as u64;
                         self.ship(&mut alerts);
                     }
                     batch.clear();
@@ -422,10 +438,9 @@ impl Detector {
             tracing::info!(
                 file = ?self.names,
                 packets = st.packets,
-                alerts = self.counters.alerts.load(Ordering::Relaxed),
+                alerts = raised,
                 "capture file analysed; the agent goes on sending host metrics"
             );
-            self.file_done.store(true, Ordering::Release);
         }
     }
 
@@ -440,32 +455,58 @@ impl Detector {
         self.counters.analyzed.fetch_add(batch.meta.len() as u64, Ordering::Relaxed);
     }
 
-    /// Alerts go to the spool now, and the shipper is woken: they do not wait for the
-    /// next metrics tick.
+    /// Hands the alerts to the writer thread: detection never waits for the disk.
     fn ship(&mut self, alerts: &mut Vec<Alert>) {
-        let items: Vec<Item> = alerts
-            .drain(..)
-            .map(|mut a| {
-                a.agent = Some(self.sink.agent_id.clone());
-                Item::Alert(a)
-            })
-            .collect();
-        let n = items.len() as u64;
-        for i in &items {
-            if let Item::Alert(a) = i {
-                tracing::info!(category = %a.category, severity = %a.severity, src = ?a.src_ip, summary = %a.summary, "alert");
+        let n = alerts.len() as u64;
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.alerts.try_send(std::mem::take(alerts))
+        {
+            self.counters.spool_errors.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes alerts to the spool as soon as they come, in one write (one fsync) for every
+/// batch waiting, and wakes the shipper: alerts do not wait for the metrics tick, and an
+/// alert storm costs one disk write per drain rather than one per alert.
+struct AlertWriter {
+    rx: Receiver<Vec<Alert>>,
+    sink: Sink,
+    counters: Arc<CaptureCountersLive>,
+    /// Set once detection has ended and every alert is spooled.
+    done: Arc<AtomicBool>,
+}
+
+impl AlertWriter {
+    fn run(self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut all = first;
+            while let Ok(more) = self.rx.try_recv() {
+                all.extend(more);
+                if all.len() >= 10_000 {
+                    break;
+                }
+            }
+            let items: Vec<Item> = all
+                .into_iter()
+                .map(|mut a| {
+                    tracing::info!(category = %a.category, severity = %a.severity, src = ?a.src_ip, summary = %a.summary, "alert");
+                    a.agent = Some(self.sink.agent_id.clone());
+                    Item::Alert(a)
+                })
+                .collect();
+            let n = items.len() as u64;
+            match self.sink.spool.put(Class::Alerts, &items) {
+                Ok(()) => {
+                    self.counters.alerts.fetch_add(n, Ordering::Relaxed);
+                    self.sink.wake.notify_one();
+                }
+                Err(e) => {
+                    self.counters.spool_errors.fetch_add(n, Ordering::Relaxed);
+                    tracing::error!(error = %e, alerts = n, "cannot spool alerts");
+                }
             }
         }
-        match self.sink.spool.put(Class::Alerts, &items) {
-            Ok(()) => {
-                self.counters.alerts.fetch_add(n, Ordering::Relaxed);
-                self.sink.wake.notify_one();
-            }
-            Err(e) => {
-                self.counters.spool_errors.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(error = %e, alerts = n, "cannot spool alerts");
-            }
-        }
+        self.done.store(true, Ordering::Release);
     }
 }
 
