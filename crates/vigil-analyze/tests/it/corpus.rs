@@ -27,7 +27,10 @@ use vigil_model::{Alert, Category, Severity};
 pub(crate) fn corpus() -> Option<PathBuf> {
     let dir = match std::env::var_os("VIGIL_CORPUS") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+        None => {
+            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
+                .join("../../../shared/corpus")
+        }
     };
     let pcaps = dir.join("pcaps");
     if pcaps.is_dir() {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 #[test]
 fn fuzz_corpora_replay() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let root =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
+            .join("../../fuzz/corpus");
     for (target, run) in vigil_capture::fuzzing::TARGETS {
         let dir = root.join(target);
         let mut n = 0;

@@ -13,8 +13,13 @@ use vigil_decode::cleartext::{self, AuthCommand, Protocol};
 use vigil_decode::{Anomalies, LinkType, Outcome, Packet, Transport, decode, dns, http, telnet, tls};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("VIGIL_CORPUS")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"), PathBuf::from);
+    let dir = std::env::var_os("VIGIL_CORPUS").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
+                .join("../../../shared/corpus")
+        },
+        PathBuf::from,
+    );
     if dir.join("pcaps").is_dir() {
         return Some(dir.join("pcaps"));
     }
