@@ -19,15 +19,27 @@ export async function api(path, { method = 'GET', body, quiet401 = false } = {})
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
   let r;
-  try {
-    r = await fetch(`/api/v1${path}`, {
-      method,
-      headers,
-      credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new ApiError(0, 'network', 'the server cannot be reached');
+  // Reads are retried when the connection drops (a network change, a server restart);
+  // changes are not, so nothing is done twice.
+  const tries = method === 'GET' ? 3 : 1;
+  for (let i = 0; ; i++) {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), 15000);
+    try {
+      r = await fetch(`/api/v1${path}`, {
+        method,
+        headers,
+        credentials: 'same-origin',
+        signal: ctl.signal,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      break;
+    } catch (e) {
+      if (i + 1 >= tries) throw new ApiError(0, 'network', 'the server cannot be reached');
+      await new Promise((res) => { setTimeout(res, 300 * (i + 1)); });
+    } finally {
+      clearTimeout(timer);
+    }
   }
   if (r.status === 204) return null;
   let j = null;

@@ -20,13 +20,23 @@ function dispatch(type, data, id) {
 
 const TYPES = ['alert', 'alert_update', 'incident', 'agent', 'metric', 'netstats', 'block', 'silence'];
 
+// The last connection changes, with times: shown to people as the live indicator, kept
+// here for troubleshooting (and the browser tests).
+const history = [];
+window.vigilLive = history;
+function note(state) {
+  history.push({ at: Date.now(), state });
+  if (history.length > 20) history.shift();
+  statusCb(state);
+}
+
 export function connect(onStatus) {
   statusCb = onStatus || statusCb;
   disconnect();
   source = new EventSource('/api/v1/events', { withCredentials: true });
-  source.addEventListener('open', () => statusCb('live'));
-  source.addEventListener('error', () => statusCb(source && source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting'));
-  source.addEventListener('ready', () => statusCb('live'));
+  source.addEventListener('open', () => note('live'));
+  source.addEventListener('error', () => note(source && source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting'));
+  source.addEventListener('ready', () => note('live'));
   source.addEventListener('reset', (e) => dispatch('reset', {}, e.lastEventId));
   for (const t of TYPES) {
     source.addEventListener(t, (e) => {
@@ -40,5 +50,5 @@ export function connect(onStatus) {
 export function disconnect() {
   if (source) source.close();
   source = null;
-  statusCb('offline');
+  note('offline');
 }

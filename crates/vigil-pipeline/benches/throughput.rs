@@ -189,6 +189,21 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
             )
         });
     }
+    // Reference, same run: the floor of any dedup — count each alert under its
+    // `DedupKey` in a std `HashMap` (no lifecycle, no correlation, no events).
+    let alerts = mixed(N);
+    g.bench_function("reference_hashmap_dedup", |b| {
+        b.iter_batched(
+            std::collections::HashMap::<vigil_pipeline::DedupKey, u64>::new,
+            |mut m| {
+                for a in &alerts {
+                    *m.entry(vigil_pipeline::DedupKey::of(a)).or_default() += 1;
+                }
+                black_box(m.len())
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 

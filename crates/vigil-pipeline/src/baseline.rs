@@ -211,15 +211,26 @@ impl Profile {
         if self.acc_key < 0 || self.acc_n < 3 {
             return false;
         }
-        let i = self.acc_key.rem_euclid(self.bins as i64) as usize;
-        let slots = &mut self.history[i * self.keep..(i + 1) * self.keep];
-        let head = usize::from(self.head[i]) % self.keep;
-        slots[head] = (self.acc_sum / f64::from(self.acc_n)) as f32;
-        self.head[i] = ((head + 1) % self.keep) as u8;
-        self.filled[i] = (usize::from(self.filled[i]) + 1).min(self.keep) as u8;
+        let i = self.acc_key.rem_euclid(self.bins.max(1) as i64) as usize;
+        // Persisted state is trusted only as far as its own lengths agree.
+        let Some(range) = i.checked_mul(self.keep).and_then(|lo| Some(lo..lo.checked_add(self.keep)?)) else {
+            return false;
+        };
+        let (Some(slots), Some(filled), Some(head), Some(value)) =
+            (self.history.get_mut(range), self.filled.get_mut(i), self.head.get_mut(i), self.values.get_mut(i))
+        else {
+            return false;
+        };
+        if slots.is_empty() {
+            return false;
+        }
+        let at = usize::from(*head) % slots.len();
+        slots[at] = (self.acc_sum / f64::from(self.acc_n)) as f32;
+        *head = ((at + 1) % slots.len()) as u8;
+        *filled = (usize::from(*filled) + 1).min(slots.len()) as u8;
         scratch.clear();
-        scratch.extend(slots[..usize::from(self.filled[i])].iter().map(|v| f64::from(*v)));
-        self.values[i] = median(scratch).unwrap_or(0.0);
+        scratch.extend(slots[..usize::from(*filled)].iter().map(|v| f64::from(*v)));
+        *value = median(scratch).unwrap_or(0.0);
         if !self.active && self.filled.iter().all(|d| u16::from(*d) >= cfg.profile_min_days) {
             self.active = true;
             return true;

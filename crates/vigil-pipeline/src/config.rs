@@ -81,6 +81,12 @@ pub struct DosConfig {
     pub min_alerts: usize,
     /// Distinct agents those alerts must come from (M).
     pub min_agents: usize,
+    /// Consensus: flood or scan alerts against one destination from at least this many
+    /// distinct agents raise `dos_suspected` even below `min_alerts` (0 turns it off).
+    /// Agents raise one alert per (category, source, target) per cooldown, so a flood
+    /// from spoofed sources is one per-destination alert per watcher: independent
+    /// watchers agreeing is the evidence, whatever the count.
+    pub consensus_agents: usize,
     /// Window the alerts must fall in (T), inclusive at both ends.
     pub window_secs: u64,
     /// The flood and scan kinds the narrow rule counts.
@@ -101,6 +107,7 @@ impl Default for DosConfig {
         Self {
             min_alerts: 5,
             min_agents: 2,
+            consensus_agents: 3,
             window_secs: 10,
             flood_categories: vec![Category::SynFlood, Category::IcmpFlood, Category::PortScan],
             broad_rule: true,
@@ -209,13 +216,36 @@ impl Default for BaselineConfig {
             profile_days: 7,
             profile_half_life_secs: 600,
             rel_scale_floor: 0.005,
-            log_metrics: [DISK_IO, BYTES_IN, BYTES_OUT, PACKETS, NEW_CONNS].iter().map(|s| s.to_string()).collect(),
+            log_metrics: [
+                DISK_IO,
+                BYTES_IN,
+                BYTES_OUT,
+                PACKETS,
+                NEW_CONNS,
+                CAPTURE_PACKETS,
+                CAPTURE_BYTES_IN,
+                CAPTURE_BYTES_OUT,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             abs_scale_floor: vec![(ALERT_RATE.to_string(), 0.05), ("*".to_string(), 1e-6)],
             direction: Direction::Up,
-            spike_metrics: [CPU, MEMORY, DISK_IO, BYTES_IN, BYTES_OUT, PACKETS, NEW_CONNS]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            spike_metrics: [
+                CPU,
+                MEMORY,
+                DISK_IO,
+                BYTES_IN,
+                BYTES_OUT,
+                PACKETS,
+                NEW_CONNS,
+                CAPTURE_PACKETS,
+                CAPTURE_BYTES_IN,
+                CAPTURE_BYTES_OUT,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         }
     }
 }
@@ -413,6 +443,12 @@ impl PipelineConfig {
         let d = &self.dos;
         check(d.min_alerts >= 2, "dos.min_alerts", d.min_alerts, "use at least 2")?;
         check(d.min_agents >= 1, "dos.min_agents", d.min_agents, "use at least 1")?;
+        check(
+            d.consensus_agents == 0 || d.consensus_agents >= d.min_agents.max(2),
+            "dos.consensus_agents",
+            d.consensus_agents,
+            "use 0 (off) or at least 2 and at least dos.min_agents",
+        )?;
         check(d.broad_min_alerts >= 2, "dos.broad_min_alerts", d.broad_min_alerts, "use at least 2")?;
         check(d.broad_min_agents >= 1, "dos.broad_min_agents", d.broad_min_agents, "use at least 1")?;
         check(d.window_secs > 0, "dos.window_secs", d.window_secs, "use at least 1")?;

@@ -4,7 +4,8 @@
 //! Per destination address the correlator keeps the alerts of the last `window_secs`
 //! (by alert time, inclusive at both ends). The **narrow rule** fires when at least
 //! `min_alerts` of them are of a flood or scan kind and come from at least `min_agents`
-//! distinct agents; the **broad rule** when `broad_min_alerts` of any kind (at least
+//! distinct agents, or when such alerts come from at least `consensus_agents` distinct
+//! agents whatever their number (independent watchers agreeing); the **broad rule** when `broad_min_alerts` of any kind (at least
 //! `broad_min_severity`) come from `broad_min_agents` agents. While the resulting incident
 //! is open, further alerts against the destination join it instead of opening another.
 //!
@@ -13,7 +14,7 @@
 //! only a packet count and its window are given. Repeats of one observation are not added
 //! up; different agents seeing the same flood are (they may watch different links).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -38,10 +39,107 @@ pub(crate) struct Entry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 struct Window {
+    /// Sorted by alert time, so the front is always the oldest and everything behind the
+    /// window's lower edge has been popped.
     entries: VecDeque<Entry>,
     newest: i64,
     incident: Option<Uuid>,
     rule: Option<DosRule>,
+    /// Counts over `entries`, kept as they change so a rule check costs O(1) rather than a
+    /// pass over up to `limits.dos_window_alerts` entries per alert. Not persisted:
+    /// rebuilt from `entries` on first use after a restore.
+    #[serde(skip)]
+    tally: Option<Tally>,
+    /// Alert time of the last evidence computed for the open incident: it is refreshed at
+    /// most once per [`EVIDENCE_EVERY_MS`] of alert time, since it is a pass over the whole
+    /// window and a flood sends many alerts a second.
+    #[serde(default)]
+    evidence_at: Option<i64>,
+}
+
+/// See [`Window::evidence_at`].
+const EVIDENCE_EVERY_MS: i64 = 1000;
+
+/// Counts of a window's entries by rule, and per agent.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    flood: usize,
+    broad: usize,
+    /// Agent → (flood entries, broad entries); agents with no entry are removed. Bounded by
+    /// the window's length.
+    agents: HashMap<AgentId, (u32, u32)>,
+    flood_agents: usize,
+    broad_agents: usize,
+}
+
+/// A cache of `entries`: two windows with the same entries are equal whatever it holds.
+impl PartialEq for Tally {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Tally {
+    fn of(entries: &VecDeque<Entry>) -> Self {
+        let mut t = Tally::default();
+        entries.iter().for_each(|e| t.add(e));
+        t
+    }
+
+    fn add(&mut self, e: &Entry) {
+        let c = self.agents.entry(e.agent.clone()).or_default();
+        if e.flood {
+            self.flood_agents += usize::from(c.0 == 0);
+            c.0 += 1;
+            self.flood += 1;
+        }
+        if e.broad {
+            self.broad_agents += usize::from(c.1 == 0);
+            c.1 += 1;
+            self.broad += 1;
+        }
+    }
+
+    fn remove(&mut self, e: &Entry) {
+        let Some(c) = self.agents.get_mut(&e.agent) else { return };
+        if e.flood && c.0 > 0 {
+            c.0 -= 1;
+            self.flood -= 1;
+            self.flood_agents -= usize::from(c.0 == 0);
+        }
+        if e.broad && c.1 > 0 {
+            c.1 -= 1;
+            self.broad -= 1;
+            self.broad_agents -= usize::from(c.1 == 0);
+        }
+        if *c == (0, 0) {
+            self.agents.remove(&e.agent);
+        }
+    }
+}
+
+impl Window {
+    /// The tally, rebuilt (and the entries sorted) after a restore.
+    fn tally(&mut self) -> &mut Tally {
+        if self.tally.is_none() {
+            self.entries.make_contiguous().sort_by_key(|e| e.ts);
+            self.tally = Some(Tally::of(&self.entries));
+        }
+        self.tally.get_or_insert_with(Tally::default)
+    }
+
+    fn pop_front(&mut self) -> Option<Entry> {
+        let e = self.entries.pop_front()?;
+        self.tally().remove(&e);
+        Some(e)
+    }
+
+    /// Inserts `e` in time order (at the back unless it arrived late).
+    fn insert(&mut self, e: Entry) {
+        self.tally().add(&e);
+        let at = self.entries.iter().rposition(|x| x.ts <= e.ts).map_or(0, |i| i + 1);
+        self.entries.insert(at, e);
+    }
 }
 
 /// Which rule fired.
@@ -61,8 +159,9 @@ pub(crate) enum DosOutcome {
     None,
     /// A rule fired: open an incident, then call [`DosCorrelator::set_incident`].
     Trigger(Trigger),
-    /// The alert joins the open incident `incident`, whose evidence is now `evidence`.
-    Update { incident: Uuid, evidence: serde_json::Value },
+    /// The alert joins the open incident `incident`; `evidence` is the window's evidence
+    /// now, when it was due for a refresh (at most once a second of alert time).
+    Update { incident: Uuid, evidence: Option<serde_json::Value> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +238,7 @@ impl DosCorrelator {
         if let Some(w) = self.targets.get_mut(&target) {
             w.incident = Some(incident);
             w.rule = Some(rule);
+            w.evidence_at = Some(w.newest);
         }
     }
 
@@ -169,8 +269,9 @@ impl DosCorrelator {
             self.counters.too_late += 1;
             return DosOutcome::None;
         }
+        w.tally();
         if w.entries.len() >= limits.dos_window_alerts {
-            w.entries.pop_front();
+            w.pop_front();
             self.counters.window_overflow += 1;
         }
         let ev = &alert.evidence;
@@ -179,7 +280,7 @@ impl DosCorrelator {
             let secs = number(ev, "window_secs").or_else(|| number(ev, "window_ms").map(|m| m / 1000.0))?;
             (secs > 0.0).then(|| p / secs)
         });
-        w.entries.push_back(Entry {
+        w.insert(Entry {
             ts: t,
             alert: alert.id,
             agent: agent.clone(),
@@ -192,40 +293,38 @@ impl DosCorrelator {
         });
         w.newest = w.newest.max(t);
         let oldest_allowed = w.newest - window;
+        // Sorted entries: everything before the lower edge is at the front.
         while w.entries.front().is_some_and(|e| e.ts < oldest_allowed) {
-            w.entries.pop_front();
+            w.pop_front();
         }
         let stamp = w.newest;
         let incident = w.incident.filter(|i| is_open(*i));
         w.incident = incident;
         let open_rule = w.rule;
-        let in_window: Vec<&Entry> = w.entries.iter().filter(|e| e.ts >= oldest_allowed).collect();
         if let Some(incident) = incident {
-            let evidence = evidence(target, open_rule, &in_window, cfg);
+            let due = w.evidence_at.is_none_or(|e| stamp - e >= EVIDENCE_EVERY_MS || stamp < e);
+            let evidence = due.then(|| {
+                w.evidence_at = Some(stamp);
+                let in_window: Vec<&Entry> = w.entries.iter().collect();
+                evidence(target, open_rule, &in_window, cfg)
+            });
             self.targets.touch(&target, stamp);
             return DosOutcome::Update { incident, evidence };
         }
+        let tally = w.tally();
         let rule = [
-            (DosRule::Flood, cfg.min_alerts, cfg.min_agents),
-            (DosRule::Broad, cfg.broad_min_alerts, cfg.broad_min_agents),
+            (DosRule::Flood, cfg.min_alerts, cfg.min_agents, tally.flood, tally.flood_agents),
+            (DosRule::Broad, cfg.broad_min_alerts, cfg.broad_min_agents, tally.broad, tally.broad_agents),
         ]
         .into_iter()
-        .find(|(rule, n, m)| {
-            let picked = in_window.iter().filter(|e| if *rule == DosRule::Flood { e.flood } else { e.broad });
-            let mut agents: Vec<&AgentId> = Vec::new();
-            let mut count = 0;
-            for e in picked {
-                count += 1;
-                if !agents.contains(&&e.agent) {
-                    agents.push(&e.agent);
-                }
-            }
-            (*rule == DosRule::Flood || cfg.broad_rule) && count >= *n && agents.len() >= *m
+        .find(|(rule, n, m, count, agents)| {
+            let consensus = *rule == DosRule::Flood && cfg.consensus_agents > 0 && *agents >= cfg.consensus_agents;
+            (*rule == DosRule::Flood || cfg.broad_rule) && ((count >= n && agents >= m) || consensus)
         })
-        .map(|(r, _, _)| r);
+        .map(|(r, ..)| r);
         let trigger = rule.map(|rule| {
             let picked: Vec<&Entry> =
-                in_window.iter().copied().filter(|e| if rule == DosRule::Flood { e.flood } else { e.broad }).collect();
+                w.entries.iter().filter(|e| if rule == DosRule::Flood { e.flood } else { e.broad }).collect();
             let mut agents = Vec::new();
             let mut categories = Vec::new();
             for e in &picked {
@@ -277,20 +376,22 @@ impl DosCorrelator {
 fn evidence(target: IpAddr, rule: Option<DosRule>, entries: &[&Entry], cfg: &DosConfig) -> serde_json::Value {
     // Highest rate and packet count per (agent, source), then summed.
     type Observer<'a> = (&'a AgentId, Option<IpAddr>);
-    let mut per: Vec<(Observer, f64, f64)> = Vec::new();
+    // Summed in first-seen order (not the map's), so the figures are deterministic.
+    let mut index: HashMap<Observer, usize> = HashMap::with_capacity(entries.len());
+    let mut per: Vec<(f64, f64)> = Vec::new();
     for e in entries {
-        let key = (&e.agent, e.src);
         let (r, p) = (e.rate.unwrap_or(0.0), e.packets.unwrap_or(0.0));
-        match per.iter_mut().find(|(k, _, _)| *k == key) {
-            Some((_, rate, packets)) => {
-                *rate = rate.max(r);
-                *packets = packets.max(p);
-            }
-            None => per.push((key, r, p)),
+        let i = *index.entry((&e.agent, e.src)).or_insert_with(|| {
+            per.push((r, p));
+            per.len() - 1
+        });
+        if let Some((rate, packets)) = per.get_mut(i) {
+            *rate = rate.max(r);
+            *packets = packets.max(p);
         }
     }
-    let rate: f64 = per.iter().map(|(_, r, _)| r).sum();
-    let packets: f64 = per.iter().map(|(_, _, p)| p).sum();
+    let rate: f64 = per.iter().map(|(r, _)| r).sum();
+    let packets: f64 = per.iter().map(|(_, p)| p).sum();
     let mut agents: Vec<&str> = entries.iter().map(|e| e.agent.as_str()).collect();
     agents.sort_unstable();
     agents.dedup();

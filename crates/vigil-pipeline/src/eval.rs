@@ -373,13 +373,15 @@ pub fn simulate_agent(spec: &EvalSpec, index: usize) -> (Vec<Label>, Vec<MetricB
         let mut bytes_total = 0.0;
         for s in series.iter_mut() {
             s.state = s.rho * s.state + (1.0 - s.rho * s.rho).sqrt() * r.normal();
-            let shift: f64 = effects
-                .iter()
-                .map(|e| match e {
-                    Effect::Shift { metric, m, start } if *metric == s.name && t >= *start => s.effect(*m),
-                    _ => 0.0,
-                })
-                .sum();
+            // Shifts compound: each is relative to the level before it.
+            let shifts = effects.iter().filter_map(|e| match e {
+                Effect::Shift { metric, m, start } if *metric == s.name && t >= *start => Some(s.effect(*m)),
+                _ => None,
+            });
+            let shift = match s.noise {
+                Noise::Additive { .. } => shifts.sum::<f64>(),
+                Noise::LogNormal { .. } => shifts.fold(1.0, |f, e| f * (1.0 + e)) - 1.0,
+            };
             let bump: f64 = effects
                 .iter()
                 .map(|e| match e {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vigil_model::{AgentId, HostSample};
+use vigil_model::{AgentId, HostSample, NetStats};
 
 /// CPU use, percent.
 pub const CPU: &str = "cpu";
@@ -22,6 +22,14 @@ pub const NEW_CONNS: &str = "new_conns";
 /// Alerts per second raised by the agent. The pipeline fills it in from the alerts it sees
 /// when a batch does not carry it.
 pub const ALERT_RATE: &str = "alert_rate";
+
+/// Packets per second seen by the agent's packet capture (in and out; in includes traffic
+/// passing by in promiscuous mode).
+pub const CAPTURE_PACKETS: &str = "capture_packets";
+/// Bytes per second into the captured interface, as the capture saw them.
+pub const CAPTURE_BYTES_IN: &str = "capture_bytes_in";
+/// Bytes per second out of the captured interface, as the capture saw them.
+pub const CAPTURE_BYTES_OUT: &str = "capture_bytes_out";
 
 /// Longest metric name accepted; longer names are refused (counted), since names come
 /// from the network.
@@ -57,6 +65,21 @@ impl MetricBatch {
                 (BYTES_IN.to_string(), rx),
                 (BYTES_OUT.to_string(), tx),
                 (PACKETS.to_string(), pk),
+            ],
+        }
+    }
+
+    /// The capture metrics of one network-statistics interval. They are series of their
+    /// own (not `bytes_in`…), since the capture can see traffic the host's counters do not
+    /// (promiscuous mode) and arrives on its own schedule.
+    pub fn from_netstats(agent: AgentId, n: &NetStats) -> Self {
+        MetricBatch {
+            agent,
+            timestamp: n.timestamp,
+            values: vec![
+                (CAPTURE_PACKETS.to_string(), n.packets_in_per_sec + n.packets_out_per_sec),
+                (CAPTURE_BYTES_IN.to_string(), n.bytes_in_per_sec),
+                (CAPTURE_BYTES_OUT.to_string(), n.bytes_out_per_sec),
             ],
         }
     }

@@ -267,9 +267,11 @@ impl Pipeline {
                 // The incident keeps the evidence of its heaviest window.
                 let rate = |v: &serde_json::Value| v["combined_rate_pps"].as_f64().unwrap_or(0.0);
                 let alerts = |v: &serde_json::Value| v["alerts"].as_u64().unwrap_or(0);
-                if lifecycle
-                    .incident(incident)
-                    .is_some_and(|i| (rate(&evidence), alerts(&evidence)) > (rate(&i.evidence), alerts(&i.evidence)))
+                // (Refreshed at most once a second of alert time: see `dos`.)
+                if let Some(evidence) = evidence
+                    && lifecycle.incident(incident).is_some_and(|i| {
+                        (rate(&evidence), alerts(&evidence)) > (rate(&i.evidence), alerts(&i.evidence))
+                    })
                 {
                     lifecycle.set_incident_evidence(incident, evidence, now, &self.cfg.lifecycle, out);
                 }

@@ -114,8 +114,9 @@ fn flood(who: &str, ts: DateTime<Utc>) -> Alert {
 fn three_agents_flooding_one_target_within_10s_raise_exactly_one_dos_incident() {
     let mut h = Harness::new();
     let mut ids = Vec::new();
-    for (i, who) in ["a1", "a2", "a3", "a1", "a2"].iter().enumerate() {
-        let a = flood(who, secs(2 * i as i64));
+    // One alert from each of three agents: the consensus rule (N is not reached).
+    for (i, who) in ["a1", "a2", "a3"].iter().enumerate() {
+        let a = flood(who, secs(4 * i as i64));
         ids.push(a.id);
         h.live(&a);
     }
@@ -141,12 +142,15 @@ fn three_agents_flooding_one_target_within_10s_raise_exactly_one_dos_incident() 
 
 #[test]
 fn dos_needs_n_alerts_and_m_agents() {
-    // Four alerts from three agents: under N = 5.
+    // Four alerts from two agents: under N = 5 and under the consensus of 3 agents.
     let mut h = Harness::new();
-    for (i, who) in ["a1", "a2", "a3", "a1"].iter().enumerate() {
+    for (i, who) in ["a1", "a2", "a1", "a2"].iter().enumerate() {
         h.live(&flood(who, secs(i as i64)));
     }
     assert_eq!(h.dos_incidents(), 0);
+    // The fifth, from one of the same two agents: N = 5 from M = 2.
+    h.live(&flood("a1", secs(4)));
+    assert_eq!(h.dos_incidents(), 1);
     // Twenty alerts from one agent: under M = 2.
     let mut h = Harness::new();
     for i in 0..20 {
@@ -154,6 +158,36 @@ fn dos_needs_n_alerts_and_m_agents() {
     }
     assert_eq!(h.dos_incidents(), 0);
     assert!(h.raised(Category::DosSuspected).is_empty());
+}
+
+#[test]
+fn dos_consensus_needs_three_agents_inside_the_window_and_can_be_turned_off() {
+    // Three agents, one alert each, first and last exactly 10 s apart: one incident.
+    let mut h = Harness::new();
+    for (ms, who) in [(0, "a1"), (5000, "a2"), (10_000, "a3")] {
+        h.live(&flood(who, at(ms)));
+    }
+    assert_eq!(h.dos_incidents(), 1);
+    // One millisecond more: only two agents are ever in the window together.
+    let mut h = Harness::new();
+    for (ms, who) in [(0, "a1"), (5000, "a2"), (10_001, "a3")] {
+        h.live(&flood(who, at(ms)));
+    }
+    assert_eq!(h.dos_incidents(), 0);
+    // Three agents, but alerts of a kind that is not a flood or scan: no consensus.
+    let mut h = Harness::new();
+    for (i, who) in ["a1", "a2", "a3"].iter().enumerate() {
+        h.live(&alert(Category::SuspiciousPort, who, None, Some("10.0.0.1"), secs(i as i64)));
+    }
+    assert_eq!(h.dos_incidents(), 0);
+    // Turned off: three agents' alerts are under N = 5.
+    let mut cfg = PipelineConfig::default();
+    cfg.dos.consensus_agents = 0;
+    let mut h = Harness::with(cfg);
+    for (i, who) in ["a1", "a2", "a3"].iter().enumerate() {
+        h.live(&flood(who, secs(i as i64)));
+    }
+    assert_eq!(h.dos_incidents(), 0);
 }
 
 #[test]
@@ -181,6 +215,39 @@ fn alerts_spread_over_minutes_raise_no_dos() {
     }
     assert_eq!(h.dos_incidents(), 0);
     assert!(h.raised(Category::DosSuspected).is_empty());
+}
+
+#[test]
+fn dos_counts_late_alerts_in_time_order_and_after_a_restore() {
+    // The fifth alert arrives last but is stamped inside the window: it still counts, and
+    // an alert stamped before the window's edge does not.
+    let mut h = Harness::new();
+    for (ms, who) in [(0, "a1"), (2000, "a2"), (9000, "a1"), (9500, "a2")] {
+        h.live(&flood(who, at(ms)));
+    }
+    let late = flood("a1", at(1000));
+    h.send(&late, at(9600));
+    assert_eq!(h.dos_incidents(), 1);
+    let inc = h.p.open_incidents().find(|i| i.kind == IncidentKind::DosSuspected).unwrap();
+    assert_eq!(inc.alert_ids.len(), 5);
+    assert_eq!(inc.alert_ids[1], late.id, "ids in alert-time order");
+
+    // Four alerts, then a save and restore: the counts are rebuilt and the fifth triggers.
+    let mut h = Harness::new();
+    for (ms, who) in [(0, "a1"), (1000, "a2"), (2000, "a1"), (3000, "a2")] {
+        h.live(&flood(who, at(ms)));
+    }
+    let json = serde_json::to_string(h.p.state()).unwrap();
+    let mut back = Harness {
+        p: Pipeline::restore(PipelineConfig::default(), serde_json::from_str(&json).unwrap()).unwrap(),
+        events: Vec::new(),
+    };
+    assert_eq!(back.dos_incidents(), 0);
+    // Too old for the window's edge (newest 3 s - 10 s): not counted.
+    back.send(&flood("a1", at(-7001)), at(3100));
+    assert_eq!(back.dos_incidents(), 0);
+    back.live(&flood("a1", at(4000)));
+    assert_eq!(back.dos_incidents(), 1);
 }
 
 #[test]

@@ -258,7 +258,7 @@ pub struct AgentView {
     /// `online` when heard from within three intervals, else `offline`.
     status: &'static str,
     /// The newest sample's headline figures.
-    latest: Option<serde_json::Value>,
+    latest: Option<LatestView>,
 }
 
 /// Whether an agent is online at `now`: heard from within three of its intervals (at
@@ -269,24 +269,45 @@ pub fn is_online(row: &AgentRow, now: DateTime<Utc>) -> bool {
     now - row.last_seen <= limit
 }
 
-fn latest_json(s: &HostSample) -> serde_json::Value {
+/// An agent's newest figures.
+#[derive(Debug, Serialize)]
+pub struct LatestView {
+    timestamp: DateTime<Utc>,
+    cpu_percent: f32,
+    memory_percent: f32,
+    disk_percent: f64,
+    load_average: [f64; 3],
+    process_count: u32,
+    rx_bps: f64,
+    tx_bps: f64,
+    rx_pps: f64,
+    tx_pps: f64,
+}
+
+fn latest_json(s: &HostSample) -> LatestView {
     let p = MetricPoint::from_sample(s);
-    serde_json::json!({
-        "timestamp": s.timestamp,
-        "cpu_percent": s.cpu_percent,
-        "memory_percent": s.memory_percent,
-        "disk_percent": p.disk,
-        "load_average": s.load_average,
-        "process_count": s.process_count,
-        "rx_bps": p.rx_bps,
-        "tx_bps": p.tx_bps,
-        "rx_pps": p.rx_pps,
-        "tx_pps": p.tx_pps,
-    })
+    LatestView {
+        timestamp: s.timestamp,
+        cpu_percent: s.cpu_percent,
+        memory_percent: s.memory_percent,
+        disk_percent: p.disk,
+        load_average: s.load_average,
+        process_count: s.process_count,
+        rx_bps: p.rx_bps,
+        tx_bps: p.tx_bps,
+        rx_pps: p.rx_pps,
+        tx_pps: p.tx_pps,
+    }
 }
 
 fn agent_view(row: AgentRow, latest: Option<&HostSample>, now: DateTime<Utc>) -> AgentView {
     AgentView { status: if is_online(&row, now) { "online" } else { "offline" }, latest: latest.map(latest_json), row }
+}
+
+/// `GET /api/v1/agents` answer.
+#[derive(Debug, Serialize)]
+pub struct AgentList {
+    agents: Vec<AgentView>,
 }
 
 /// Every agent with its status, last contact and latest figures (one query).
@@ -306,7 +327,7 @@ pub async fn agents(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(raw): ApiQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AgentList>, ApiError> {
     caller.require(Role::Viewer)?;
     let p = Params::new(raw, &["status"])?;
     let want = match p.get("status") {
@@ -317,14 +338,13 @@ pub async fn agents(
     };
     let now = Utc::now();
     let out: Vec<AgentView> = state
-        .store
         .agents_with_latest()
         .await?
         .into_iter()
-        .map(|(row, s)| agent_view(row, s.as_ref(), now))
+        .map(|(row, s)| agent_view(row, s.as_deref(), now))
         .filter(|v| want.is_none_or(|w| w == v.status))
         .collect();
-    Ok(Json(serde_json::json!({ "agents": out })))
+    Ok(Json(AgentList { agents: out }))
 }
 
 /// One agent.
@@ -726,16 +746,15 @@ pub async fn network(
     let hours = hours_param(&p)?;
     let now = Utc::now();
     let since = now - ChronoDuration::hours(i64::from(hours) - 1);
-    let nets: HashMap<AgentId, vigil_model::NetStats> =
-        state.store.latest_netstats(now - ChronoDuration::minutes(2)).await?.into_iter().collect();
+    let nets = state.latest.netstats(&state.store, now - ChronoDuration::minutes(2)).await?;
     let mut talkers: HashMap<IpAddr, (u64, u64, u32)> = HashMap::new();
     let mut protocols: HashMap<String, (u64, u64)> = HashMap::new();
     let (mut rx_bps, mut tx_bps, mut rx_pps, mut tx_pps, mut reporting) = (0.0, 0.0, 0.0, 0.0, 0u32);
     let mut agents = Vec::new();
-    for (row, sample) in state.store.agents_with_latest().await? {
+    for (row, sample) in state.agents_with_latest().await? {
         let online = is_online(&row, now);
         let net = nets.get(&row.id);
-        let (source, at, rates, capture) = match (net, sample.as_ref()) {
+        let (source, at, rates, capture) = match (net, sample.as_deref()) {
             (Some(n), _) => (
                 "capture",
                 Some(n.timestamp),
@@ -887,7 +906,7 @@ pub async fn overview(
     let hours = hours_param(&p)?;
     let now = Utc::now();
     let since = now - ChronoDuration::hours(i64::from(hours) - 1);
-    let agents = state.store.list_agents().await?;
+    let agents = state.store.all_agents().await?;
     let online = agents.iter().filter(|a| is_online(a, now)).count();
     let by_hour = state.store.alert_counts_by_hour(since).await?;
     let total: u64 = by_hour.iter().map(|h| h.count).sum();

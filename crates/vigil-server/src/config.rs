@@ -42,6 +42,36 @@ key_rate = 100
 key_burst = 1000
 # How long a dashboard login lasts.
 session_ttl = "12h"
+
+[pipeline]
+# Inputs (alerts, metrics, heartbeats) queued for the alert pipeline. When the queue is
+# full, inputs are dropped from the pipeline only (still stored) and counted.
+queue = 65536
+# How often the pipeline's memory (open alerts and incidents, baselines, models) is
+# saved to the database; it is also saved at shutdown and restored at start.
+save_interval = "1m"
+# Seed of the pipeline's random choices (ids, anomaly model sampling).
+seed = 0
+
+# dos_suspected: min_alerts flood or scan alerts against one destination, from at least
+# min_agents agents, within window_secs (by alert time); or such alerts from at least
+# consensus_agents agents, whatever their number (0 turns that off).
+[pipeline.dos]
+min_alerts = 5
+min_agents = 2
+consensus_agents = 3
+window_secs = 10
+
+# Dedup and incidents: an alert or incident with nothing new for the quiet period is
+# resolved; alerts older than backfill_age_secs (e.g. from an agent's spool) are stored
+# but open and notify nothing.
+[pipeline.lifecycle]
+quiet_period_secs = 900
+incident_quiet_period_secs = 1800
+backfill_age_secs = 900
+
+# Every other setting of the pipeline (sections lifecycle, dos, monitor, baseline,
+# anomaly, churn, limits) is listed in docs/configuration.md.
 "#;
 
 #[derive(Debug, Deserialize, Default)]
@@ -54,6 +84,44 @@ struct FileConfig {
     retention: RetentionFile,
     #[serde(default)]
     api: ApiFile,
+    #[serde(default)]
+    pipeline: PipelineFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PipelineFile {
+    queue: Option<usize>,
+    save_interval: Option<HumanDuration>,
+    seed: Option<u64>,
+    lifecycle: Option<vigil_pipeline::LifecycleConfig>,
+    dos: Option<vigil_pipeline::DosConfig>,
+    monitor: Option<vigil_pipeline::MonitorConfig>,
+    baseline: Option<vigil_pipeline::BaselineConfig>,
+    anomaly: Option<vigil_pipeline::AnomalyConfig>,
+    churn: Option<vigil_pipeline::ChurnConfig>,
+    limits: Option<vigil_pipeline::Limits>,
+}
+
+/// The alert pipeline: its settings and how the server runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSettings {
+    /// Inputs queued for the pipeline task; past it inputs skip the pipeline (counted).
+    pub queue: usize,
+    /// How often the pipeline state is saved.
+    pub save_interval: Duration,
+    /// The pipeline's own settings (validated).
+    pub config: vigil_pipeline::PipelineConfig,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            queue: 65536,
+            save_interval: Duration::from_secs(60),
+            config: vigil_pipeline::PipelineConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -118,6 +186,8 @@ pub struct ServerSettings {
     pub retention_interval: Duration,
     /// API limits and sessions.
     pub api: ApiSettings,
+    /// The alert pipeline.
+    pub pipeline: PipelineSettings,
 }
 
 impl Default for ServerSettings {
@@ -130,6 +200,7 @@ impl Default for ServerSettings {
             retain_alerts: Duration::from_secs(90 * 86400),
             retention_interval: Duration::from_secs(3600),
             api: ApiSettings::default(),
+            pipeline: PipelineSettings::default(),
         }
     }
 }
@@ -183,6 +254,7 @@ impl ServerSettings {
                 key_burst: fc.api.key_burst.unwrap_or(d.api.key_burst),
                 session_ttl: fc.api.session_ttl.map_or(d.api.session_ttl, |h| h.0),
             },
+            pipeline: pipeline_settings(fc.pipeline, &d.pipeline),
         };
         let bad = |key: &str, message: &str| ConfigError::Value {
             path: path.to_owned(),
@@ -214,7 +286,38 @@ impl ServerSettings {
         if s.api.session_ttl < Duration::from_secs(60) || s.api.session_ttl > Duration::from_secs(30 * 86400) {
             return Err(bad("api.session_ttl", "expected between 1m and 30d"));
         }
+        if !(16..=16 * 1024 * 1024).contains(&s.pipeline.queue) {
+            return Err(bad("pipeline.queue", "expected between 16 and 16777216"));
+        }
+        if s.pipeline.save_interval < Duration::from_secs(1) || s.pipeline.save_interval > Duration::from_secs(86400) {
+            return Err(bad("pipeline.save_interval", "expected between 1s and 1d"));
+        }
+        if let Err(e) = s.pipeline.config.validate() {
+            return Err(ConfigError::Value {
+                path: path.to_owned(),
+                key: format!("pipeline.{}", e.field),
+                message: format!("{} is invalid: {}", e.value, e.hint),
+            });
+        }
         Ok(s)
+    }
+}
+
+fn pipeline_settings(f: PipelineFile, d: &PipelineSettings) -> PipelineSettings {
+    let dc = &d.config;
+    PipelineSettings {
+        queue: f.queue.unwrap_or(d.queue),
+        save_interval: f.save_interval.map_or(d.save_interval, |h| h.0),
+        config: vigil_pipeline::PipelineConfig {
+            seed: f.seed.unwrap_or(dc.seed),
+            lifecycle: f.lifecycle.unwrap_or_else(|| dc.lifecycle.clone()),
+            dos: f.dos.unwrap_or_else(|| dc.dos.clone()),
+            monitor: f.monitor.unwrap_or_else(|| dc.monitor.clone()),
+            baseline: f.baseline.unwrap_or_else(|| dc.baseline.clone()),
+            anomaly: f.anomaly.unwrap_or_else(|| dc.anomaly.clone()),
+            churn: f.churn.unwrap_or_else(|| dc.churn.clone()),
+            limits: f.limits.unwrap_or_else(|| dc.limits.clone()),
+        },
     }
 }
 
@@ -226,6 +329,29 @@ mod tests {
     fn example_parses_to_the_defaults() {
         let s = ServerSettings::parse(Path::new("example"), EXAMPLE, &ServerOverrides::default()).unwrap();
         assert_eq!(s, ServerSettings::default());
+    }
+
+    #[test]
+    fn pipeline_section_is_partial_checked_and_named_in_errors() {
+        let text = "[pipeline]\nqueue = 128\n[pipeline.dos]\nmin_agents = 3\n";
+        let s = ServerSettings::parse(Path::new("s.toml"), text, &ServerOverrides::default()).unwrap();
+        assert_eq!(s.pipeline.queue, 128);
+        assert_eq!(s.pipeline.config.dos.min_agents, 3);
+        assert_eq!(s.pipeline.config.dos.min_alerts, 5, "unset keys keep their defaults");
+        let e =
+            ServerSettings::parse(Path::new("s.toml"), "[pipeline.dos]\nmin_alerts = 1\n", &ServerOverrides::default())
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("pipeline.dos.min_alerts") && e.contains("at least 2"), "{e}");
+        let e =
+            ServerSettings::parse(Path::new("s.toml"), "[pipeline.dos]\nmin_agentz = 3\n", &ServerOverrides::default())
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("min_agentz"), "{e}");
+        let e = ServerSettings::parse(Path::new("s.toml"), "[pipeline]\nqueue = 0\n", &ServerOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pipeline.queue"), "{e}");
     }
 
     #[test]

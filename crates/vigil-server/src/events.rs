@@ -37,6 +37,9 @@ use crate::state::AppState;
 pub const RING_CAPACITY: usize = 10_000;
 /// Events a live client may fall behind before it is told to reload.
 const CHANNEL_CAPACITY: usize = 4096;
+/// What a client is told to wait before reconnecting after a dropped stream (browsers
+/// default to about 3 s).
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 /// Event streams open at once.
 pub const MAX_STREAMS: usize = 1024;
 
@@ -256,12 +259,14 @@ pub fn publish_batch(state: &AppState, agent: &AgentId, peer: &str, received_at:
                 );
             }
             Item::Sample(s) => {
+                state.latest.note_sample(agent, s);
                 hub.publish(
                     EventKind::Metric,
                     &serde_json::json!({"agent": agent, "point": MetricPoint::from_sample(s)}),
                 );
             }
             Item::NetStats(n) => {
+                state.latest.note_netstats(agent, n);
                 hub.publish(EventKind::NetStats, &serde_json::json!({"agent": agent, "stats": n}));
             }
             Item::Heartbeat(_) | Item::Stats(_) => {}
@@ -375,7 +380,11 @@ pub async fn events(
     if last.is_none() {
         // A position from the first moment, so a reconnect resumes from here.
         backlog.push_back(
-            SseEvent::default().id(last_sent.to_string()).event("ready").data(format!(r#"{{"head":{last_sent}}}"#)),
+            SseEvent::default()
+                .id(last_sent.to_string())
+                .event("ready")
+                .retry(RECONNECT_AFTER)
+                .data(format!(r#"{{"head":{last_sent}}}"#)),
         );
     }
     if let Some(last) = last {

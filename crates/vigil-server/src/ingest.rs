@@ -138,6 +138,8 @@ pub async fn ingest(
     state.counters.alerts.fetch_add(u64::from(outcome.alerts), Ordering::Relaxed);
     state.counters.duplicates.fetch_add(u64::from(outcome.duplicates), Ordering::Relaxed);
     crate::events::publish_batch(&state, &cert_agent, &peer_text, now, &batch.items);
+    // Stored first, analysed after: a full pipeline queue never loses data.
+    state.pipeline.offer_batch(&cert_agent, &batch.items);
     tracing::debug!(agent = %cert_agent, epoch = h.boot_epoch, seq = h.seq, items = batch.items.len(), "batch stored");
     Ok(Json(serde_json::json!({
         "accepted": {"samples": outcome.samples, "alerts": outcome.alerts, "resolved": outcome.resolved},
@@ -212,6 +214,8 @@ async fn store_security_alert(state: &AppState, peer: &PeerInfo, cert_agent: &Ag
             state.counters.alerts.fetch_add(1, Ordering::Relaxed);
             let view = crate::events::new_alert_view(&alert, now, Some(&peer_text));
             state.events.publish(crate::events::EventKind::Alert, &view);
+            // Repeated failures from one peer become a monitor-attack incident.
+            state.pipeline.offer(crate::pipeline::Input::Alert(Box::new(alert)));
         }
         Ok(false) => {}
         Err(e) => tracing::error!(error = %e, "cannot store security alert"),

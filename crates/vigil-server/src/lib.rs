@@ -16,7 +16,9 @@ mod config;
 mod error;
 pub mod events;
 mod ingest;
+pub mod latest;
 mod listener;
+pub mod pipeline;
 pub mod prom;
 pub mod ratelimit;
 mod state;
@@ -43,7 +45,7 @@ use vigil_pki::Pki;
 use vigil_store::{ApiKeyRow, Store};
 
 pub use auth::Caller;
-pub use config::{ApiSettings, EXAMPLE, ServerOverrides, ServerSettings};
+pub use config::{ApiSettings, EXAMPLE, PipelineSettings, ServerOverrides, ServerSettings};
 pub use error::ApiError;
 pub use state::{AppState, Counters, PeerInfo, SecurityAlertLimiter};
 
@@ -83,6 +85,9 @@ pub enum ServerError {
     /// The first API key could not be made or saved.
     #[error("cannot create the initial admin API key: {0}")]
     AdminKey(String),
+    /// The alert pipeline settings cannot work.
+    #[error("alert pipeline: {0} (fix it in the [pipeline] section of the server config)")]
+    Pipeline(#[from] vigil_pipeline::ConfigError),
 }
 
 /// A started server.
@@ -135,6 +140,10 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServerErro
         .map_err(|source| ServerError::Bind { addr: settings.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: settings.listen, source })?;
 
+    let pipeline = pipeline::restore(&store, settings.pipeline.config.clone()).await?;
+    let (feed, pipeline_rx) = pipeline::channel(settings.pipeline.queue);
+    let save_every = settings.pipeline.save_interval;
+
     let (shutdown, rx) = watch::channel(false);
     let state = AppState {
         store: store.clone(),
@@ -148,14 +157,22 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServerErro
         agent_online: Arc::default(),
         shutdown: rx.clone(),
         top_sources: Arc::default(),
+        latest: Arc::default(),
+        pipeline: feed,
     };
     let app = router(state.clone());
     let retention = tokio::spawn(retention_loop(state.clone(), rx.clone()));
     let status = tokio::spawn(status_loop(state.clone(), rx.clone()));
+    let (stop_pipeline, pipeline_stop) = tokio::sync::oneshot::channel();
+    let pipeline = tokio::spawn(pipeline::run(pipeline, state.clone(), pipeline_rx, pipeline_stop, save_every));
     let task = tokio::spawn(async move {
         listener::serve(listener, tls, app, rx).await;
         let _ = retention.await;
         let _ = status.await;
+        // After the listener: what ingest stored until the end is analysed, then the
+        // pipeline state is saved, before storage closes.
+        let _ = stop_pipeline.send(());
+        let _ = pipeline.await;
         store.close().await;
         tracing::info!("server stopped");
     });
@@ -367,7 +384,7 @@ async fn status_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         let now = Utc::now();
-        match state.store.list_agents().await {
+        match state.store.all_agents().await {
             Ok(rows) => {
                 for row in rows {
                     state.note_agent_status(&row.id, api::is_online(&row, now), row.last_seen);

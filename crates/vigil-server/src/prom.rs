@@ -98,7 +98,7 @@ pub async fn render(state: &AppState) -> Result<String, ApiError> {
     gauge(&mut reg, "vigil_store_size_bytes", "Size of the database file", state.store.size_bytes().await? as f64);
 
     let now = Utc::now();
-    let agents = state.store.agents_with_latest().await?;
+    let agents = state.agents_with_latest().await?;
     let online = agents.iter().filter(|(a, _)| crate::api::is_online(a, now)).count();
     let by_status = family(&mut reg, "vigil_agents", "Agents known, by status");
     set(&by_status, &[("status", "online")], online as f64);

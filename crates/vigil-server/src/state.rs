@@ -55,6 +55,10 @@ pub struct AppState {
     /// The last 24 hours' top alert sources, kept fresh in the background while the
     /// dashboard asks for them (the one overview figure that is costly to compute).
     pub top_sources: Arc<Mutex<TopSourcesCache>>,
+    /// Every agent's newest sample and capture statistics, in memory.
+    pub latest: Arc<crate::latest::LatestCache>,
+    /// The alert pipeline's input queue (and its counters).
+    pub pipeline: crate::pipeline::PipelineFeed,
 }
 
 /// See [`AppState::top_sources`].
@@ -83,6 +87,21 @@ impl AppState {
             self.events
                 .publish(EventKind::Agent, &serde_json::json!({"id": agent, "status": "online", "last_seen": at}));
         }
+    }
+
+    /// Every agent with its newest sample (from memory: see [`crate::latest`]).
+    pub async fn agents_with_latest(
+        &self,
+    ) -> Result<Vec<(vigil_store::AgentRow, Option<Arc<vigil_model::HostSample>>)>, vigil_store::StoreError> {
+        let rows = self.store.all_agents().await?;
+        let mut latest = self.latest.samples(&self.store).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let s = latest.remove(&r.id);
+                (r, s)
+            })
+            .collect())
     }
 
     /// Stores an incident (insert or update by id) and publishes it as an `incident`

@@ -1,5 +1,6 @@
 //! The dashboard: static files from `web/` at the repository root, embedded in the binary
-//! (rust-embed; release builds carry them, debug builds read them from the source tree),
+//! (rust-embed with `debug-embed`: debug builds carry them too, so a test binary never reads
+//! a stale checkout through a shared target directory),
 //! served with a strict Content-Security-Policy. No CDN, no build step: plain ES modules.
 //!
 //! Also the security headers every answer carries, and the JSON 404 for unknown routes.

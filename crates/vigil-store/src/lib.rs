@@ -24,6 +24,7 @@
 mod api;
 mod error;
 mod netstats;
+mod pipeline_state;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -47,6 +48,7 @@ pub use api::{
     SilenceRow, SourceCount,
 };
 pub use error::StoreError;
+pub use pipeline_state::SavedPipelineState;
 
 /// Most samples one [`Store::metrics`] call returns.
 pub const METRICS_LIMIT_MAX: u32 = 10_000;

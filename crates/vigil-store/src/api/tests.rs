@@ -190,7 +190,18 @@ async fn agents_with_latest_and_series() {
         ],
     )
     .await;
-    put(&store, &b, &[]).await;
+    put(
+        &store,
+        &b,
+        &[Item::Heartbeat(vigil_model::AgentInfo {
+            hostname: "h".into(),
+            os: "o".into(),
+            version: "v".into(),
+            interval_ms: 7,
+        })],
+    )
+    .await;
+    assert_eq!(store.all_agents().await.unwrap(), store.list_agents().await.unwrap());
     let list = store.agents_with_latest().await.unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].1.as_ref().unwrap().cpu_percent, 50.0);

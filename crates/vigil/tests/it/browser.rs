@@ -256,7 +256,6 @@ async fn seed_incidents(env: &crate::api::Env) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails with net::ERR_NETWORK_CHANGED on the shared lab machine; being fixed with issue 6"]
 async fn dashboard_in_headless_chromium() {
     let Some(exe) = chromium() else {
         assert!(!required(), "VIGIL_REQUIRE contains browser but no chromium is installed (apt-get install chromium)");
@@ -293,7 +292,7 @@ async fn dashboard_in_headless_chromium() {
     assert_eq!(st, 401);
     // The refused login shows up as one failed request, nothing else.
     let early = errors.take();
-    assert!(early.iter().all(|e| e.contains("401")), "{early:?}");
+    assert!(early.iter().all(|e| e.contains("401") || e.contains("net::ERR_NETWORK_CHANGED")), "{early:?}");
 
     // The right key logs in (typed, as a person would).
     js::<bool>(&page, "(document.getElementById('login-key').value = '', true)").await;
@@ -355,7 +354,12 @@ async fn dashboard_in_headless_chromium() {
     let shown: f64 = js(&page, &format!("window.__seen['{id}']")).await;
     let delay = shown - ingested;
     eprintln!("alert shown {delay:.0} ms after ingest");
-    assert!(delay < 2000.0, "the alert showed {delay:.0} ms after ingest; at most 2 s expected");
+    if delay >= 2000.0 {
+        let live: String = js(&page, "JSON.stringify(window.vigilLive)").await;
+        panic!(
+            "the alert showed {delay:.0} ms after ingest ({ingested:.0}); at most 2 s expected; live stream: {live}"
+        );
+    }
     shot(&page, "alerts").await;
 
     // Acknowledging it in the page changes its status in the API.
@@ -414,7 +418,10 @@ async fn dashboard_in_headless_chromium() {
     .await;
     assert!(until(&page, "[...document.querySelectorAll('[aria-label=\"Blocks\"] td')].some(td => td.textContent === '198.51.100.0/24')", Duration::from_secs(15)).await);
 
-    let errs = errors.take();
+    // Chromium drops open connections when the host's interfaces change, which the lab
+    // tests running beside this one do (veth pairs); the event stream reconnects with
+    // Last-Event-ID (tested above). Those drops are the environment, not the dashboard.
+    let errs: Vec<String> = errors.take().into_iter().filter(|e| !e.contains("net::ERR_NETWORK_CHANGED")).collect();
     assert!(errs.is_empty(), "console errors: {errs:?}");
     drop(page);
     let mut browser = chrome.browser;

@@ -168,3 +168,24 @@ async fn reconnecting_with_last_event_id_misses_no_event() {
     drop(s2);
     env.server.shutdown().await;
 }
+
+/// The stream is for signed-in people only: no key or a wrong one is a JSON 401 before
+/// any event is sent (the lowest role, viewer, may read it: `Sse::open` checks that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_refuse_missing_and_wrong_keys() {
+    let env = env().await;
+    let wrong = "vgl_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for key in [None, Some(wrong)] {
+        let mut req = env.client.get(env.url("/api/v1/events"));
+        if let Some(k) = key {
+            req = req.header("X-API-Key", k);
+        }
+        let resp = tokio::time::timeout(Duration::from_secs(10), req.send()).await.unwrap().unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "key {key:?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    }
+    let mut s = Sse::open(&env, "", None).await;
+    drop(s.next(Duration::from_millis(100)).await);
+    env.server.shutdown().await;
+}
