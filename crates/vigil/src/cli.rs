@@ -29,7 +29,7 @@ pub enum Command {
     Server(ServerArgs),
     /// Run an agent.
     Agent(AgentArgs),
-    /// Run a server and a local agent with embedded defaults, for a first look.
+    /// Run a server and three demo agents replaying a synthetic attack, for a first look.
     Demo(DemoArgs),
     /// Print an example configuration or check a configuration file.
     #[command(subcommand)]
@@ -160,9 +160,12 @@ pub struct DemoArgs {
     /// Listen address of the demo server.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
-    /// Metrics interval of the demo agent.
+    /// Metrics interval of the demo agents.
     #[arg(long, default_value = "2s", value_parser = HumanDuration::parse)]
     pub interval: HumanDuration,
+    /// Replay the synthetic attack this often, with fresh timestamps (`0s`: only at start).
+    #[arg(long, default_value = "5m", value_parser = HumanDuration::parse)]
+    pub replay_every: HumanDuration,
 }
 
 #[derive(Debug, Subcommand)]

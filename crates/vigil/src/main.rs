@@ -2,12 +2,14 @@
 //! calls into the library crates. Nothing else lives here.
 
 mod cli;
+mod demo_capture;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use cli::{ApikeyCmd, CertsCmd, Cli, Command, ConfigCmd, ConfigKind};
+use demo_capture::DemoHost;
 use vigil_agent::{AgentOverrides, AgentSettings};
 use vigil_model::AgentId;
 use vigil_pki::{InitOptions, Pki};
@@ -263,13 +265,15 @@ async fn demo(d: cli::DemoArgs) -> Result<()> {
         pki.init(&InitOptions { server_names: vec!["localhost".into(), "127.0.0.1".into()], force: false })?;
         println!("Created a demo PKI in {}", pki.pki_dir().display());
     }
-    let agent_id = AgentId::new("demo-agent")?;
-    let cred_path = dir.join("demo-agent.cred");
     let host = if d.listen.ip().is_unspecified() { "localhost".to_string() } else { d.listen.ip().to_string() };
     let url = format!("https://{host}:{}", d.listen.port());
-    if !cred_path.exists() || pki.agent_record(&agent_id)?.is_none() {
-        let cred = pki.issue_agent(&agent_id, Some(&url), true)?;
-        cred.write(&cred_path, true)?;
+    for watcher in DemoHost::ALL {
+        let agent_id = AgentId::new(watcher.agent_id())?;
+        let cred_path = dir.join(format!("{agent_id}.cred"));
+        if !cred_path.exists() || pki.agent_record(&agent_id)?.is_none() {
+            let cred = pki.issue_agent(&agent_id, Some(&url), true)?;
+            cred.write(&cred_path, true)?;
+        }
     }
     let settings = ServerSettings { listen: d.listen, data_dir: dir.clone(), ..ServerSettings::default() };
     let server = vigil_server::start(settings).await.context("starting the demo server")?;
@@ -279,32 +283,88 @@ async fn demo(d: cli::DemoArgs) -> Result<()> {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|_| "(see the key printed when this demo dir was first used)".into()),
     };
-    let agent_settings = AgentSettings {
-        credentials: Some(cred_path),
-        server_url: Some(format!("https://{host}:{}", server.local_addr.port())),
-        interval: d.interval.0,
-        ..AgentSettings::default()
-    };
-    let agent = vigil_agent::start(agent_settings).await.context("starting the demo agent")?;
     let base = format!("https://{host}:{}", server.local_addr.port());
+    let mut agents = start_demo_agents(&dir, &base, d.interval.0).await?;
     let ca = pki.pki_dir().join("ca.crt");
     println!();
     println!("vigil demo is running (Ctrl-C to stop). Data dir: {}", abs(&dir).display());
     println!("  Server:   {base}");
     println!("  API key:  {key}");
-    println!("  Agent:    {} (metrics every {})", agent.agent_id, d.interval);
-    println!("Try:");
-    println!("  curl -s --cacert {} -H 'X-API-Key: {key}' {base}/api/v1/agents", abs(&ca).display());
-    println!(
-        "  curl -s --cacert {} -H 'X-API-Key: {key}' '{base}/api/v1/agents/demo-agent/metrics?limit=5'",
-        abs(&ca).display()
-    );
-    println!("  curl -s --cacert {} -H 'X-API-Key: {key}' {base}/api/v1/alerts", abs(&ca).display());
-    shutdown_signal().await;
+    for watcher in DemoHost::ALL {
+        println!("  Agent:    {:<11} replays a synthetic capture: {}", watcher.agent_id(), watcher.story());
+    }
+    let replay = d.replay_every.0;
+    if replay.is_zero() {
+        println!("  Metrics every {}; the attack is replayed once.", d.interval);
+    } else {
+        println!(
+            "  Metrics every {}; the attack is replayed every {} with fresh timestamps.",
+            d.interval, d.replay_every
+        );
+    }
+    println!("Open {base}/ in a browser (trust {}) and sign in with the key, or try:", abs(&ca).display());
+    let curl = format!("curl -s --cacert {} -H 'X-API-Key: {key}'", abs(&ca).display());
+    println!("  {curl} {base}/api/v1/agents");
+    println!("  {curl} '{base}/api/v1/agents/demo-agent/metrics?limit=5'");
+    println!("  {curl} {base}/api/v1/alerts");
+    println!("  {curl} {base}/api/v1/incidents");
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let next_replay = async {
+            if replay.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(replay).await;
+        };
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = next_replay => {
+                for agent in agents.drain(..) {
+                    agent.shutdown().await;
+                }
+                match start_demo_agents(&dir, &base, d.interval.0).await {
+                    Ok(a) => {
+                        agents = a;
+                        tracing::info!("demo attack replayed");
+                    }
+                    Err(e) => tracing::error!("cannot restart the demo agents: {e:#}"),
+                }
+            }
+        }
+    }
     println!("Stopping…");
-    agent.shutdown().await;
+    for agent in agents {
+        agent.shutdown().await;
+    }
     server.shutdown().await;
     Ok(())
+}
+
+/// Writes each demo watcher's attack capture, stamped to end about now, into the demo dir
+/// and starts its agent on it (host metrics as usual, packets from the file).
+async fn start_demo_agents(
+    dir: &Path,
+    server_url: &str,
+    interval: std::time::Duration,
+) -> Result<Vec<vigil_agent::RunningAgent>> {
+    // The captures span six seconds: stamp them to have just happened.
+    let t0 = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) - 6_000_000_000;
+    let mut agents = Vec::new();
+    for watcher in DemoHost::ALL {
+        let id = watcher.agent_id();
+        let pcap = dir.join(format!("{id}-attack.pcap"));
+        watcher.write_pcap(&pcap, t0).with_context(|| format!("cannot write {}", pcap.display()))?;
+        let mut settings = AgentSettings {
+            credentials: Some(dir.join(format!("{id}.cred"))),
+            server_url: Some(server_url.to_owned()),
+            interval,
+            ..AgentSettings::default()
+        };
+        settings.capture.pcap = Some(pcap);
+        agents.push(vigil_agent::start(settings).await.with_context(|| format!("starting demo agent {id}"))?);
+    }
+    Ok(agents)
 }
 
 fn abs(p: &Path) -> PathBuf {

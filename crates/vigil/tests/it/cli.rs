@@ -1,5 +1,6 @@
 //! The `vigil` command line as a user runs it.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -101,10 +102,11 @@ fn server_without_pki_says_what_to_run() {
     assert!(err.contains("vigil certs init --dir"), "{err}");
 }
 
-/// The README's first command: the demo shows agent metrics through the API within 10 s,
-/// and stops cleanly on SIGINT.
+/// The README's first command: within 30 s the demo shows agent metrics, alerts of at
+/// least three categories from its demo agents (their replayed synthetic attack) and an
+/// incident through the API, and it stops cleanly on SIGINT.
 #[test]
-fn demo_shows_metrics_within_ten_seconds() {
+fn demo_shows_metrics_alerts_and_an_incident_within_thirty_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
     let mut child = vigil()
@@ -129,23 +131,40 @@ fn demo_shows_metrics_within_ten_seconds() {
     let (key, base) = (key.unwrap(), base.unwrap());
     let ca = std::fs::read(demo_dir.join("pki/ca.crt")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let got = rt.block_on(async {
+    let demo_agents = ["demo-agent", "demo-web", "demo-db"];
+    let (metrics, categories, incidents) = rt.block_on(async {
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(ca_only_config(&ca))
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(r) =
-                client.get(format!("{base}/api/v1/agents/demo-agent/metrics")).header("X-API-Key", &key).send().await
-                && let Ok(v) = r.json::<serde_json::Value>().await
-                && v["samples"].as_array().is_some_and(|s| !s.is_empty())
-            {
-                return Some(v);
+        let get = |path: &str| {
+            let req = client.get(format!("{base}{path}")).header("X-API-Key", &key);
+            async move { req.send().await.ok()?.json::<serde_json::Value>().await.ok() }
+        };
+        let (mut metrics, mut categories, mut incidents) = (false, BTreeSet::new(), Vec::new());
+        while started.elapsed() < Duration::from_secs(30) {
+            if !metrics && let Some(v) = get("/api/v1/agents/demo-agent/metrics").await {
+                metrics = v["samples"].as_array().is_some_and(|s| !s.is_empty());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(v) = get("/api/v1/alerts?limit=500").await {
+                categories = v["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a["agent"].as_str().is_some_and(|id| demo_agents.contains(&id)))
+                    .filter_map(|a| a["category"].as_str().map(str::to_owned))
+                    .collect();
+            }
+            if let Some(v) = get("/api/v1/incidents").await {
+                incidents = v["incidents"].as_array().cloned().unwrap_or_default();
+            }
+            if metrics && categories.len() >= 3 && !incidents.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        None
+        (metrics, categories, incidents)
     });
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-INT", &pid]).status();
@@ -160,7 +179,9 @@ fn demo_shows_metrics_within_ten_seconds() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(got.is_some(), "no demo-agent metrics through the API within 10 s");
+    assert!(metrics, "no demo-agent metrics through the API within 30 s");
+    assert!(categories.len() >= 3, "alerts of only {categories:?} from the demo agents within 30 s");
+    assert!(!incidents.is_empty(), "no incident through the API within 30 s (alerts: {categories:?})");
     let status = status.expect("demo did not stop within 15 s of SIGINT");
     assert!(status.success(), "demo exited with {status}");
 }
@@ -178,7 +199,13 @@ fn ca_only_config(ca_pem: &[u8]) -> rustls::ClientConfig {
 
 #[test]
 fn configuration_reference_matches_the_examples() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
+    let doc = std::fs::read_to_string(
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../docs/configuration.md"),
+    )
+    .unwrap();
     for kind in ["server", "agent"] {
         let (code, text, _) = run(&["config", "example", kind]);
         assert_eq!(code, 0);
@@ -189,9 +216,12 @@ fn configuration_reference_matches_the_examples() {
 /// `vigil analyze` on a real public capture: the synthetic single-source SYN flood.
 #[test]
 fn analyze_reports_a_syn_flood_and_honours_fail_on() {
-    let corpus = std::env::var("VIGIL_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    let corpus = std::env::var("VIGIL_CORPUS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../../../shared/corpus")
+    });
     let file = corpus.join("pcaps/sv-tcp-session-syn-flood.pcap");
     if !file.exists() {
         assert!(std::env::var("VIGIL_CORPUS_REQUIRED").is_err(), "corpus required but {} is missing", file.display());

@@ -6,6 +6,8 @@
 mod api;
 mod browser;
 mod cli;
+mod correlation;
+mod demo_shots;
 mod events;
 mod lab;
 mod pipeline;
