@@ -87,7 +87,11 @@ impl Tally {
     }
 
     fn add(&mut self, e: &Entry) {
-        let c = self.agents.entry(e.agent.clone()).or_default();
+        // Looked up before inserting: the agent's name is only copied for a new agent.
+        if !self.agents.contains_key(&e.agent) {
+            self.agents.insert(e.agent.clone(), (0, 0));
+        }
+        let Some(c) = self.agents.get_mut(&e.agent) else { return };
         if e.flood {
             self.flood_agents += usize::from(c.0 == 0);
             c.0 += 1;
@@ -160,7 +164,8 @@ pub(crate) enum DosOutcome {
     /// A rule fired: open an incident, then call [`DosCorrelator::set_incident`].
     Trigger(Trigger),
     /// The alert joins the open incident `incident`; `evidence` is the window's evidence
-    /// now, when it was due for a refresh (at most once a second of alert time).
+    /// now, when it was due for a refresh (at most once a second of alert time) and heavier
+    /// than the incident's (see [`DosCorrelator::observe`]).
     Update { incident: Uuid, evidence: Option<serde_json::Value> },
 }
 
@@ -242,7 +247,9 @@ impl DosCorrelator {
         }
     }
 
-    /// Feeds one alert observed at `t`. `is_open` tells whether an incident is still open.
+    /// Feeds one alert observed at `t`. `is_open` tells whether an incident is still open;
+    /// `heavier(incident, combined_rate_pps, alerts)` whether refreshed evidence with those
+    /// figures would replace the incident's (the JSON evidence is only built when it would).
     pub(crate) fn observe(
         &mut self,
         alert: &Alert,
@@ -250,6 +257,7 @@ impl DosCorrelator {
         cfg: &DosConfig,
         limits: &Limits,
         is_open: impl Fn(Uuid) -> bool,
+        heavier: impl Fn(Uuid, f64, u64) -> bool,
     ) -> DosOutcome {
         let (Some(target), Some(agent)) = (alert.dst_ip, alert.agent.as_ref()) else { return DosOutcome::None };
         if excluded(alert.category) {
@@ -303,11 +311,17 @@ impl DosCorrelator {
         let open_rule = w.rule;
         if let Some(incident) = incident {
             let due = w.evidence_at.is_none_or(|e| stamp - e >= EVIDENCE_EVERY_MS || stamp < e);
-            let evidence = due.then(|| {
+            let evidence = if due {
                 w.evidence_at = Some(stamp);
                 let in_window: Vec<&Entry> = w.entries.iter().collect();
-                evidence(target, open_rule, &in_window, cfg)
-            });
+                let (rate, packets) = combined(&in_window);
+                // As the JSON will hold it: a non-finite sum serializes as null, read back as 0.
+                let json_rate = if rate.is_finite() { rate } else { 0.0 };
+                heavier(incident, json_rate, in_window.len() as u64)
+                    .then(|| evidence_of(target, open_rule, &in_window, cfg, rate, packets))
+            } else {
+                None
+            };
             self.targets.touch(&target, stamp);
             return DosOutcome::Update { incident, evidence };
         }
@@ -374,24 +388,51 @@ impl DosCorrelator {
 
 /// Evidence of a DoS incident over `entries`.
 fn evidence(target: IpAddr, rule: Option<DosRule>, entries: &[&Entry], cfg: &DosConfig) -> serde_json::Value {
-    // Highest rate and packet count per (agent, source), then summed.
-    type Observer<'a> = (&'a AgentId, Option<IpAddr>);
-    // Summed in first-seen order (not the map's), so the figures are deterministic.
-    let mut index: HashMap<Observer, usize> = HashMap::with_capacity(entries.len());
-    let mut per: Vec<(f64, f64)> = Vec::new();
-    for e in entries {
-        let (r, p) = (e.rate.unwrap_or(0.0), e.packets.unwrap_or(0.0));
-        let i = *index.entry((&e.agent, e.src)).or_insert_with(|| {
-            per.push((r, p));
-            per.len() - 1
-        });
-        if let Some((rate, packets)) = per.get_mut(i) {
-            *rate = rate.max(r);
-            *packets = packets.max(p);
+    let (rate, packets) = combined(entries);
+    evidence_of(target, rule, entries, cfg, rate, packets)
+}
+
+/// Combined packet rate and packet count over `entries`: the highest of each per (agent,
+/// source), then summed.
+fn combined(entries: &[&Entry]) -> (f64, f64) {
+    // Entries sorted by observer, ties by position: each observer's entries then come
+    // together and in window order (the order the maxima were always taken in), with its
+    // first-seen position first. Cheaper than a map keyed by agent name per refresh.
+    let mut sorted: Vec<(&str, Option<IpAddr>, usize, f64, f64)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.agent.as_str(), e.src, i, e.rate.unwrap_or(0.0), e.packets.unwrap_or(0.0)))
+        .collect();
+    sorted.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    // (first-seen position, highest rate, highest packets) per observer.
+    let mut per: Vec<(usize, f64, f64)> = Vec::new();
+    let mut prev: Option<(&str, Option<IpAddr>)> = None;
+    for (agent, src, i, r, p) in sorted {
+        match per.last_mut() {
+            Some((_, rate, packets)) if prev == Some((agent, src)) => {
+                *rate = rate.max(r);
+                *packets = packets.max(p);
+            }
+            _ => per.push((i, r, p)),
         }
+        prev = Some((agent, src));
     }
-    let rate: f64 = per.iter().map(|(r, _)| r).sum();
-    let packets: f64 = per.iter().map(|(_, p)| p).sum();
+    // Summed in first-seen order, so the figures are deterministic and as before.
+    per.sort_unstable_by_key(|(i, ..)| *i);
+    let rate: f64 = per.iter().map(|(_, r, _)| r).sum();
+    let packets: f64 = per.iter().map(|(_, _, p)| p).sum();
+    (rate, packets)
+}
+
+/// Evidence of a DoS incident over `entries`, with their [`combined`] rate and packets.
+fn evidence_of(
+    target: IpAddr,
+    rule: Option<DosRule>,
+    entries: &[&Entry],
+    cfg: &DosConfig,
+    rate: f64,
+    packets: f64,
+) -> serde_json::Value {
     let mut agents: Vec<&str> = entries.iter().map(|e| e.agent.as_str()).collect();
     agents.sort_unstable();
     agents.dedup();

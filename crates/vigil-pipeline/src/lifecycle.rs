@@ -18,7 +18,8 @@
 //! - **Silences** match category, agent and/or source network, and expire. A silenced
 //!   record is kept and updated but never notified.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -362,13 +363,13 @@ pub(crate) struct NewIncident {
 }
 
 /// New evidence for an open incident.
-pub(crate) struct Touch {
+pub(crate) struct Touch<'a> {
     /// A record that belongs to it.
     pub record: Option<Uuid>,
     /// A raw alert id that contributed.
     pub raw: Option<Uuid>,
-    /// Agents involved.
-    pub agents: Vec<AgentId>,
+    /// Agents involved (borrowed where the caller has them, to spare a copy per alert).
+    pub agents: Cow<'a, [AgentId]>,
     /// Category of the evidence.
     pub category: Category,
     /// Severity of the evidence.
@@ -402,6 +403,11 @@ pub struct Lifecycle {
     /// Raw alert id (first and last of each record) → record id.
     #[serde(skip)]
     by_alert: HashMap<Uuid, Uuid>,
+    /// Ids of the open records not (yet) in an incident: the ones grouping may still take.
+    /// A subset of `by_id`'s keys (so bounded by `limits.open_alerts`); it spares grouping a
+    /// lookup of every remembered record in the big record map for every alert.
+    #[serde(skip)]
+    ungrouped: HashSet<Uuid>,
 }
 
 fn bump(s: Severity, steps: usize) -> Severity {
@@ -434,6 +440,7 @@ impl Lifecycle {
             counters: LifecycleCounters::default(),
             by_id: HashMap::new(),
             by_alert: HashMap::new(),
+            ungrouped: HashSet::new(),
         }
     }
 
@@ -445,7 +452,11 @@ impl Lifecycle {
         self.by_target.set_cap(limits.group_keys);
         self.by_id.clear();
         self.by_alert.clear();
+        self.ungrouped.clear();
         for (k, r) in self.records.iter() {
+            if r.incident.is_none() {
+                self.ungrouped.insert(r.id);
+            }
             self.by_id.insert(r.id, k.clone());
             self.by_alert.insert(r.first_alert_id, r.id);
             self.by_alert.insert(r.last_alert_id, r.id);
@@ -579,7 +590,7 @@ impl Lifecycle {
                     let touch = Touch {
                         record: Some(id),
                         raw: None,
-                        agents: alert.agent.iter().cloned().collect(),
+                        agents: Cow::Borrowed(alert.agent.as_slice()),
                         category: alert.category,
                         severity: sev,
                         add: 1,
@@ -638,6 +649,7 @@ impl Lifecycle {
         }
         self.by_id.insert(id, key.clone());
         self.by_alert.insert(alert.id, id);
+        self.ungrouped.insert(id);
         if !opts.quiet {
             if silence.is_some() {
                 self.counters.silenced += 1;
@@ -663,6 +675,7 @@ impl Lifecycle {
 
     fn forget_record(&mut self, _key: &DedupKey, rec: &AlertRecord) {
         self.by_id.remove(&rec.id);
+        self.ungrouped.remove(&rec.id);
         self.by_alert.remove(&rec.first_alert_id);
         self.by_alert.remove(&rec.last_alert_id);
     }
@@ -746,14 +759,7 @@ impl Lifecycle {
                 g.records.push(rec_id);
             }
             // Only records still open (and not taken by another incident) count.
-            let members: Vec<Uuid> = g
-                .records
-                .iter()
-                .copied()
-                .filter(|r| {
-                    self.by_id.get(r).and_then(|k| self.records.get(k)).is_some_and(|rec| rec.incident.is_none())
-                })
-                .collect();
+            let members: Vec<Uuid> = g.records.iter().copied().filter(|r| self.ungrouped.contains(r)).collect();
             if members.len() < cfg.group_min_alerts {
                 continue;
             }
@@ -827,6 +833,7 @@ impl Lifecycle {
     ) {
         if let Some(rec) = self.records.get_mut(key) {
             rec.incident = Some(incident);
+            self.ungrouped.remove(&rec.id);
             self.emit_record(key, true, now, cfg, out);
         }
     }
@@ -845,7 +852,7 @@ impl Lifecycle {
         let touch = Touch {
             record: Some(rec.id),
             raw: None,
-            agents: rec.agents.clone(),
+            agents: Cow::Owned(rec.agents.clone()),
             category: rec.key.category,
             severity: rec.severity,
             add: rec.count,
@@ -859,7 +866,7 @@ impl Lifecycle {
     pub(crate) fn touch_incident(
         &mut self,
         inc: Uuid,
-        e: Touch,
+        e: Touch<'_>,
         now: i64,
         cfg: &LifecycleConfig,
         limits: &Limits,
@@ -874,8 +881,11 @@ impl Lifecycle {
         if let Some(r) = e.raw {
             push_capped(&mut i.alert_ids, r, limits.links, &mut d);
         }
-        for a in e.agents {
-            push_capped(&mut i.agents, a, limits.links, &mut d);
+        for a in e.agents.iter() {
+            // Cloned only when new (push_capped would ignore a present one anyway).
+            if !i.agents.contains(a) {
+                push_capped(&mut i.agents, a.clone(), limits.links, &mut d);
+            }
         }
         push_capped(&mut i.categories, e.category, limits.links, &mut d);
         i.links_dropped = d;

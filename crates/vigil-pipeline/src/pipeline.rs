@@ -1,6 +1,7 @@
 //! [`Pipeline`]: the one object the server drives. Every call takes the current time and
 //! appends what happened to an event buffer the caller owns.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -245,7 +246,13 @@ impl Pipeline {
         if backfill {
             return ingested;
         }
-        match dos.observe(alert, t, &self.cfg.dos, &self.cfg.limits, |i| lifecycle.incident_open(i)) {
+        // The incident keeps the evidence of its heaviest window.
+        let rate = |v: &serde_json::Value| v["combined_rate_pps"].as_f64().unwrap_or(0.0);
+        let alerts = |v: &serde_json::Value| v["alerts"].as_u64().unwrap_or(0);
+        let heavier = |i: Uuid, r: f64, n: u64| {
+            lifecycle.incident(i).is_some_and(|inc| (r, n) > (rate(&inc.evidence), alerts(&inc.evidence)))
+        };
+        match dos.observe(alert, t, &self.cfg.dos, &self.cfg.limits, |i| lifecycle.incident_open(i), heavier) {
             DosOutcome::None => {}
             DosOutcome::Trigger(trig) => self.raise_dos(trig, now, out),
             DosOutcome::Update { incident, evidence } => {
@@ -257,16 +264,13 @@ impl Pipeline {
                 let touch = Touch {
                     record: None,
                     raw: Some(alert.id),
-                    agents: alert.agent.iter().cloned().collect(),
+                    agents: Cow::Borrowed(alert.agent.as_slice()),
                     category: alert.category,
                     severity: alert.severity,
                     add: u64::from(!counted),
                     t,
                 };
                 lifecycle.touch_incident(incident, touch, now, &self.cfg.lifecycle, &self.cfg.limits, out);
-                // The incident keeps the evidence of its heaviest window.
-                let rate = |v: &serde_json::Value| v["combined_rate_pps"].as_f64().unwrap_or(0.0);
-                let alerts = |v: &serde_json::Value| v["alerts"].as_u64().unwrap_or(0);
                 // (Refreshed at most once a second of alert time: see `dos`.)
                 if let Some(evidence) = evidence
                     && lifecycle.incident(incident).is_some_and(|i| {
@@ -326,7 +330,7 @@ impl Pipeline {
                     let touch = Touch {
                         record: ingested.record,
                         raw: Some(alert.id),
-                        agents: alert.agent.iter().cloned().collect(),
+                        agents: Cow::Borrowed(alert.agent.as_slice()),
                         category: alert.category,
                         severity: alert.severity,
                         add: u64::from(!counted),
@@ -370,7 +374,7 @@ impl Pipeline {
                 let touch = Touch {
                     record: ing.record,
                     raw: None,
-                    agents: trig.agents.clone(),
+                    agents: Cow::Borrowed(trig.agents.as_slice()),
                     category: Category::DosSuspected,
                     severity: Severity::Critical,
                     add: 0,
@@ -381,7 +385,7 @@ impl Pipeline {
                     let touch = Touch {
                         record: None,
                         raw: Some(*raw),
-                        agents: Vec::new(),
+                        agents: Cow::Borrowed(&[]),
                         category: Category::DosSuspected,
                         severity: Severity::Critical,
                         add: 0,
