@@ -105,6 +105,16 @@ impl PipelineFeed {
         }
     }
 
+    /// Inputs waiting in the queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
+    /// Size of the queue (`pipeline.queue`).
+    pub fn queue_capacity(&self) -> usize {
+        self.tx.max_capacity()
+    }
+
     /// Offers the items of one stored batch of `agent`.
     pub fn offer_batch(&self, agent: &AgentId, items: &[Item]) {
         for item in items {

@@ -81,6 +81,31 @@ pub async fn render(state: &AppState) -> Result<String, ApiError> {
     );
     gauge(&mut reg, "vigil_events_buffered", "Live events held for resuming clients", state.events.len() as f64);
     gauge(&mut reg, "vigil_event_streams", "Event streams open", state.events.streams.load(Ordering::Relaxed) as f64);
+    let p = &state.pipeline.counters;
+    counter(&mut reg, "vigil_pipeline_inputs", "Inputs queued for the alert pipeline", load(&p.queued));
+    counter(
+        &mut reg,
+        "vigil_pipeline_inputs_dropped",
+        "Inputs stored but not analysed because the pipeline queue was full",
+        load(&p.dropped),
+    );
+    counter(&mut reg, "vigil_pipeline_repeats", "Alerts the pipeline skipped as resent", load(&p.repeats));
+    counter(&mut reg, "vigil_pipeline_events", "Events the pipeline emitted", load(&p.events));
+    counter(&mut reg, "vigil_pipeline_event_failures", "Pipeline events whose storage failed", load(&p.event_failures));
+    counter(&mut reg, "vigil_pipeline_state_saves", "Pipeline state saves", load(&p.saves));
+    counter(&mut reg, "vigil_pipeline_state_save_failures", "Pipeline state saves that failed", load(&p.save_failures));
+    gauge(
+        &mut reg,
+        "vigil_pipeline_queue_depth",
+        "Inputs waiting for the pipeline",
+        state.pipeline.queue_depth() as f64,
+    );
+    gauge(
+        &mut reg,
+        "vigil_pipeline_queue_capacity",
+        "Size of the pipeline queue",
+        state.pipeline.queue_capacity() as f64,
+    );
     let pools = state.store.pool_stats();
     let pool = family(&mut reg, "vigil_store_connections", "Database connections by pool and state");
     set(

@@ -686,6 +686,10 @@ async fn prometheus_metrics_and_dashboard_files() {
         "vigil_ingest_alerts_total 1",
         "vigil_ingest_refused_total{reason=\"replay\"} 0",
         "vigil_store_size_bytes ",
+        // The batch's heartbeat, sample and alert, each offered to the pipeline once.
+        "vigil_pipeline_inputs_total 3",
+        "vigil_pipeline_inputs_dropped_total 0",
+        "vigil_pipeline_queue_capacity ",
         "vigil_agent_cpu_percent{agent=\"web-9\"} 42",
         "vigil_agent_network_bytes_per_second{agent=\"web-9\",direction=\"rx\"} 1000",
         "vigil_agent_up{agent=\"web-9\"} 1",
