@@ -8,71 +8,10 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::Instant;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput};
 use vigil_decode::{LinkType, decode, dns, http, tls};
-
-/// Nanoseconds this thread has run on a CPU (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
-fn thread_cpu_ns() -> Option<u64> {
-    let t = cpu_time::ThreadTime::try_now().ok()?;
-    u64::try_from(t.as_duration().as_nanos()).ok()
-}
-
-/// Criterion measurement: thread CPU time in nanoseconds.
-struct ThreadCpu;
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns().unwrap_or(0)
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().unwrap_or(0).saturating_sub(start).max(1)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &NsFormatter
-    }
-}
-
-struct NsFormatter;
-
-impl ValueFormatter for NsFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (factor, unit) = match typical {
-            t if t < 1e3 => (1.0, "ns"),
-            t if t < 1e6 => (1e-3, "µs"),
-            t if t < 1e9 => (1e-6, "ms"),
-            _ => (1e-9, "s"),
-        };
-        values.iter_mut().for_each(|v| *v *= factor);
-        unit
-    }
-    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
-        let (per_iter, unit) = match throughput {
-            Throughput::Elements(n) => (*n as f64, "Melem/s (cpu)"),
-            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (*n as f64, "MB/s (cpu)"),
-            Throughput::Bits(n) => (*n as f64, "Mbit/s (cpu)"),
-            _ => (1.0, "M/s (cpu)"),
-        };
-        values.iter_mut().for_each(|v| *v = per_iter * 1e3 / *v);
-        unit
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
 
 /// Ethernet + IPv4 + TCP (ACK|PSH with timestamps) + 100 bytes of payload.
 fn eth_ipv4_tcp() -> Vec<u8> {
@@ -199,21 +138,5 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
 }
 
 fn main() {
-    let wall = std::env::var("VIGIL_BENCH_CLOCK").as_deref() == Ok("wall") || thread_cpu_ns().is_none();
-    if wall {
-        let mut c: Criterion<WallTime> = Criterion::default().configure_from_args();
-        benches(&mut c);
-        c.final_summary();
-    } else {
-        // Sanity check that the clock moves before trusting it.
-        let t0 = thread_cpu_ns().unwrap_or(0);
-        let spin = Instant::now();
-        while spin.elapsed().as_millis() < 20 {
-            black_box(0u64);
-        }
-        assert!(thread_cpu_ns().unwrap_or(0) > t0, "thread CPU clock does not advance");
-        let mut c = Criterion::default().with_measurement(ThreadCpu).configure_from_args();
-        benches(&mut c);
-        c.final_summary();
-    }
+    vigil_bench::main(benches, benches);
 }
