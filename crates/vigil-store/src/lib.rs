@@ -419,8 +419,24 @@ impl Store {
         until: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<HostSample>, StoreError> {
+        let rows = self.series_rows("metrics", "read metrics", id, since, until, limit).await?;
+        rows.iter().map(|r| sample_from_row(r, &self.inner.path)).collect()
+    }
+
+    /// `id, data` rows of one agent's time series in `table` (`metrics` or `netstats`; `op`
+    /// names the read in errors) at
+    /// `since <= ts < until`, oldest first, at most `limit` (capped at [`METRICS_LIMIT_MAX`]).
+    pub(crate) async fn series_rows(
+        &self,
+        table: &'static str,
+        op: &'static str,
+        id: &AgentId,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
         let limit = limit.min(METRICS_LIMIT_MAX);
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, data FROM metrics WHERE agent_id = ");
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT id, data FROM {table} WHERE agent_id = "));
         qb.push_bind(id.as_str());
         if let Some(t) = since {
             qb.push(" AND ts >= ").push_bind(ms(t));
@@ -429,8 +445,7 @@ impl Store {
             qb.push(" AND ts < ").push_bind(ms(t));
         }
         qb.push(" ORDER BY ts, id LIMIT ").push_bind(i64::from(limit));
-        let rows = qb.build().fetch_all(&self.inner.reader).await.map_err(self.query_err("read metrics"))?;
-        rows.iter().map(|r| sample_from_row(r, &self.inner.path)).collect()
+        qb.build().fetch_all(&self.inner.reader).await.map_err(self.query_err(op))
     }
 
     /// The newest sample of one agent, if it has any.

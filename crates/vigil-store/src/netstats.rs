@@ -5,16 +5,16 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use vigil_model::{AgentId, NetStats};
 
-use crate::{Cells, METRICS_LIMIT_MAX, Store, StoreError, ms, query_err};
+use crate::{Cells, Store, StoreError, ms, query_err};
 
 impl Store {
     /// Network statistics of one agent for intervals ending at `since <= timestamp <
     /// until` (either bound optional), oldest first, at most `limit` (capped at
-    /// [`METRICS_LIMIT_MAX`]).
+    /// [`crate::METRICS_LIMIT_MAX`]).
     pub async fn netstats(
         &self,
         id: &AgentId,
@@ -22,18 +22,7 @@ impl Store {
         until: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<NetStats>, StoreError> {
-        let limit = limit.min(METRICS_LIMIT_MAX);
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, data FROM netstats WHERE agent_id = ");
-        qb.push_bind(id.as_str());
-        if let Some(t) = since {
-            qb.push(" AND ts >= ").push_bind(ms(t));
-        }
-        if let Some(t) = until {
-            qb.push(" AND ts < ").push_bind(ms(t));
-        }
-        qb.push(" ORDER BY ts, id LIMIT ").push_bind(i64::from(limit));
-        let rows =
-            qb.build().fetch_all(&self.inner.reader).await.map_err(query_err(&self.inner.path, "read netstats"))?;
+        let rows = self.series_rows("netstats", "read netstats", id, since, until, limit).await?;
         rows.iter().map(|r| netstats_from_row(r, &self.inner.path)).collect()
     }
 }
