@@ -172,7 +172,8 @@ impl Default for Toggle {
     }
 }
 
-/// port_scan: distinct destination ports probed from one source to one destination.
+/// port_scan: distinct destination ports probed from one source to one destination, and
+/// host sweeps (many destinations probed on one port without answering).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PortScanConfig {
@@ -186,11 +187,15 @@ pub struct PortScanConfig {
     /// Stealth probes (NULL, FIN without ACK, XMAS, SYN+FIN) from one source to one
     /// destination in the window that make a stealth scan (default 5; honest stacks send none).
     pub stealth_probes: u32,
+    /// Distinct destinations probed by one source on one TCP port (SYN), or with ICMP echo,
+    /// in the window that did not answer (no SYN-ACK, no echo reply) and make a host sweep
+    /// (default 32; 0 turns sweep detection off). Needs both directions in the capture.
+    pub distinct_hosts: u32,
 }
 
 impl Default for PortScanConfig {
     fn default() -> Self {
-        PortScanConfig { enabled: true, distinct_ports: 15, window_secs: 10.0, stealth_probes: 5 }
+        PortScanConfig { enabled: true, distinct_ports: 15, window_secs: 10.0, stealth_probes: 5, distinct_hosts: 32 }
     }
 }
 
@@ -543,6 +548,9 @@ impl DetectConfig {
         let p = &self.port_scan;
         at_least("port_scan.distinct_ports", p.distinct_ports.into(), 2)?;
         at_least("port_scan.stealth_probes", p.stealth_probes.into(), 1)?;
+        if p.distinct_hosts == 1 {
+            return Err(err("port_scan.distinct_hosts", "1 is too small; expected 0 (off) or at least 2"));
+        }
         positive_secs("port_scan.window_secs", p.window_secs)?;
         let s = &self.syn_flood;
         at_least("syn_flood.threshold", s.threshold.into(), 2)?;

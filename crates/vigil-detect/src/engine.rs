@@ -246,10 +246,11 @@ impl std::fmt::Debug for Engine {
 
 /// Shares of the memory budget, per mille, per table. Fixed, so every partition of the
 /// groups sizes its tables exactly as one engine would (identical evictions, identical
-/// output). They add up to 875‰; the rest covers fixed structures.
+/// output). They add up to 895‰; the rest covers fixed structures.
 mod share {
     pub const SCAN_PAIRS: u64 = 60;
     pub const SCAN_PORTS: u64 = 120;
+    pub const SCAN_SWEEPS: u64 = 20;
     pub const SYN_SRC: u64 = 80;
     pub const SYN_DST: u64 = 20;
     pub const ICMP: u64 = 20;
@@ -287,10 +288,15 @@ impl Engine {
         let has = |g: Group| o.groups.contains(&g);
         let rates = has(Group::Rates).then(|| Rates {
             em: Emitter::new(cooldown, part(share::DEDUP), &h),
-            scan: c
-                .port_scan
-                .enabled
-                .then(|| PortScan::new(&c.port_scan, part(share::SCAN_PAIRS), part(share::SCAN_PORTS), &h)),
+            scan: c.port_scan.enabled.then(|| {
+                PortScan::new(
+                    &c.port_scan,
+                    part(share::SCAN_PAIRS),
+                    part(share::SCAN_PORTS),
+                    part(share::SCAN_SWEEPS),
+                    &h,
+                )
+            }),
             syn: c
                 .syn_flood
                 .enabled

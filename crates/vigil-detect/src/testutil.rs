@@ -262,9 +262,24 @@ pub fn udp_macs(
 
 /// An ICMP (or ICMPv6 for IPv6 addresses) echo request.
 pub fn icmp_echo(src: &str, dst: &str, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    echo(src, dst, id, seq, payload, false)
+}
+
+/// An ICMP (or ICMPv6 for IPv6 addresses) echo reply.
+pub fn icmp_echo_reply(src: &str, dst: &str, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    echo(src, dst, id, seq, payload, true)
+}
+
+fn echo(src: &str, dst: &str, id: u16, seq: u16, payload: &[u8], reply: bool) -> Vec<u8> {
     let (s, d) = (ip(src), ip(dst));
     let v6 = s.is_ipv6();
-    let mut m = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
+    let kind = match (v6, reply) {
+        (false, false) => 8,
+        (false, true) => 0,
+        (true, false) => 128,
+        (true, true) => 129,
+    };
+    let mut m = vec![kind, 0, 0, 0];
     m.extend_from_slice(&id.to_be_bytes());
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(payload);

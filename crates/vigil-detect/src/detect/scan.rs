@@ -1,5 +1,7 @@
-//! port_scan: many destination ports probed from one source on one destination, and
-//! stealth flag scans (NULL, FIN, XMAS, SYN+FIN).
+//! port_scan: many destination ports probed from one source on one destination
+//! (vertical), many hosts probed on one port by one source without answering (a host
+//! sweep: masscan, zmap, `nmap -sn` or `-p22` over a subnet), and stealth flag scans
+//! (NULL, FIN, XMAS, SYN+FIN).
 //!
 //! Probes are connection openings only: TCP SYN without ACK, the stealth flag
 //! combinations, and UDP datagrams from a high source port (so servers answering from a
@@ -9,6 +11,13 @@
 //!
 //! Distinct ports are counted exactly: a (source, destination, port) table remembers in
 //! which window each port was counted, so a port probed twice counts once.
+//!
+//! **Host sweeps** count, per (source, TCP port) and per (source, ICMP echo), the distinct
+//! destinations probed in the window *minus those that answered* (a SYN-ACK, an echo
+//! reply), the rule Zeek's address-scan detection follows with failed connections: a
+//! client that opens connections to many web servers gets answers and never adds up, a
+//! sweep of a subnet mostly hits nothing or closed ports (a RST is a refusal, not an
+//! answer). Like the SYN-flood answer ratio, this needs both directions in the capture.
 
 use std::net::IpAddr;
 
@@ -34,6 +43,39 @@ struct PortKey {
     dst: IpAddr,
     port: u16,
     proto: u8,
+}
+
+/// What one (source, destination, port, protocol) probe was counted for.
+#[derive(Clone, Copy)]
+struct ProbeMark {
+    /// The pair window it counted in as a distinct port (`i64::MIN`: none).
+    pair_win: i64,
+    /// The sweep window it counted in as a distinct host (`i64::MIN`: none).
+    sweep_win: i64,
+    /// The destination answered within that sweep window.
+    answered: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SweepKey {
+    src: IpAddr,
+    /// The TCP port, or 0 for ICMP echo.
+    port: u16,
+    proto: u8,
+}
+
+/// Targets kept as examples in a sweep alert.
+const SWEEP_SAMPLE: usize = 5;
+
+#[derive(Clone, Copy)]
+struct SweepState {
+    win_start: i64,
+    hosts: u32,
+    answered: u32,
+    fired: bool,
+    nsample: u8,
+    sample: [Option<IpAddr>; SWEEP_SAMPLE],
+    mac: Option<MacAddr>,
 }
 
 #[derive(Clone, Copy)]
@@ -67,33 +109,54 @@ fn kind_names(kinds: u8) -> Vec<&'static str> {
 pub(crate) struct PortScan {
     distinct: u32,
     stealth: u32,
+    /// Unanswered distinct hosts that make a sweep (0: off).
+    hosts: u32,
     window: i64,
     pairs: Table<PairKey, ScanState>,
-    ports: Table<PortKey, i64>,
+    ports: Table<PortKey, ProbeMark>,
+    sweeps: Table<SweepKey, SweepState>,
 }
 
 impl PortScan {
-    pub(crate) fn new(c: &PortScanConfig, pair_budget: u64, port_budget: u64, h: &Hasher) -> Self {
+    pub(crate) fn new(c: &PortScanConfig, pair_budget: u64, port_budget: u64, sweep_budget: u64, h: &Hasher) -> Self {
         PortScan {
             distinct: c.distinct_ports,
             stealth: c.stealth_probes,
+            hosts: c.distinct_hosts,
             window: nanos(c.window_secs),
             pairs: Table::with_budget(pair_budget, h),
             ports: Table::with_budget(port_budget, h),
+            sweeps: Table::with_budget(sweep_budget, h),
         }
     }
 
     pub(crate) fn mem_bytes(&self) -> u64 {
-        self.pairs.mem_bytes() + self.ports.mem_bytes()
+        self.pairs.mem_bytes() + self.ports.mem_bytes() + self.sweeps.mem_bytes()
     }
 
     pub(crate) fn evictions(&self) -> u64 {
-        self.pairs.evictions() + self.ports.evictions()
+        self.pairs.evictions() + self.ports.evictions() + self.sweeps.evictions()
     }
 
     pub(crate) fn on_packet(&mut self, k: &Pkt, em: &mut Emitter, out: &mut Vec<Alert>) {
         let (Some(src), Some(dst)) = (k.src, k.dst) else { return };
         let (port, proto, stealth) = match &k.p.transport {
+            Transport::Tcp(t) if self.hosts > 0 && t.flags.is_syn_ack() => {
+                return self.answered(dst, src, t.src_port, 6);
+            }
+            Transport::Icmpv4(i) | Transport::Icmpv6(i) if self.hosts > 0 => {
+                if i.is_echo_reply() {
+                    self.answered(dst, src, 0, 1);
+                } else if i.is_echo_request() && !is_group(dst) && src != dst {
+                    let (mark, _) =
+                        self.ports.get_or_insert_with(PortKey { src, dst, port: 0, proto: 1 }, ProbeMark::new);
+                    let hit = sweep_count(&mut self.sweeps, mark, k, src, dst, 0, 1, self.window, self.hosts);
+                    if let Some((sw, unanswered)) = hit {
+                        self.fire_sweep(k, src, 0, 1, sw, unanswered, em, out);
+                    }
+                }
+                return;
+            }
             Transport::Tcp(t) => {
                 let c = t.flags.0 & TcpFlags::CLASSIC;
                 let kind = if c == TcpFlags::SYN {
@@ -147,9 +210,15 @@ impl PortScan {
         }
         st.mac = k.src_mac.or(st.mac);
         let win_start = st.win_start;
-        let (counted, _) = self.ports.get_or_insert_with(PortKey { src, dst, port, proto }, || i64::MIN);
-        if *counted != win_start {
-            *counted = win_start;
+        let (mark, _) = self.ports.get_or_insert_with(PortKey { src, dst, port, proto }, ProbeMark::new);
+        // A TCP SYN is also a probe for the (source, port) host sweep, counted on the same mark.
+        let swept = if proto == 6 && stealth == 0 && self.hosts > 0 {
+            sweep_count(&mut self.sweeps, mark, k, src, dst, port, proto, window, self.hosts)
+        } else {
+            None
+        };
+        if mark.pair_win != win_start {
+            mark.pair_win = win_start;
             st.ports += 1;
             if proto == 6 {
                 st.tcp += 1;
@@ -207,5 +276,110 @@ impl PortScan {
                 .ev("sample_ports", json!(st.sample[..usize::from(st.nsample)]))
             });
         }
+        if let Some((sw, unanswered)) = swept {
+            self.fire_sweep(k, src, port, proto, sw, unanswered, em, out);
+        }
     }
+
+    /// Emits the host-sweep alert for `src` on `port` (0 and protocol 1: ICMP echo).
+    #[allow(clippy::too_many_arguments)]
+    fn fire_sweep(
+        &self,
+        k: &Pkt,
+        src: IpAddr,
+        port: u16,
+        proto: u8,
+        sw: SweepState,
+        unanswered: u32,
+        em: &mut Emitter,
+        out: &mut Vec<Alert>,
+    ) {
+        let window = self.window;
+        let (what, service) = if proto == 1 {
+            ("ICMP echo".to_owned(), "icmp_echo".to_owned())
+        } else {
+            (format!("TCP port {port}"), format!("tcp/{port}"))
+        };
+        let key = Key::new(Category::PortScan, Some(src), None, 1 << 32 | u64::from(proto) << 16 | u64::from(port));
+        em.fire(k.at, key, out, || {
+            let targets: Vec<String> = sw.sample.iter().flatten().map(|a| a.to_string()).collect();
+            Draft::new(format!(
+                "{src} swept {} hosts on {what} within {} s, {unanswered} without an answer (host sweep)",
+                sw.hosts,
+                secs(window)
+            ))
+            .ports(None, (proto == 6).then_some(port))
+            .mac(sw.mac)
+            .ev("distinct_hosts", sw.hosts)
+            .ev("unanswered_hosts", unanswered)
+            .ev("threshold", self.hosts)
+            .ev("window_secs", secs(window))
+            .ev("scan_type", "host_sweep")
+            .ev("service", service)
+            .ev("sample_targets", json!(targets))
+        });
+    }
+
+    /// A SYN-ACK or echo reply from `from` to `to`: `from` answered `to`'s probe on `port`.
+    fn answered(&mut self, to: IpAddr, from: IpAddr, port: u16, proto: u8) {
+        let Some(sw) = self.sweeps.get_mut(&SweepKey { src: to, port, proto }) else { return };
+        let Some(mark) = self.ports.get_mut(&PortKey { src: to, dst: from, port, proto }) else { return };
+        if mark.sweep_win == sw.win_start && !mark.answered {
+            mark.answered = true;
+            sw.answered += 1;
+        }
+    }
+}
+
+impl ProbeMark {
+    fn new() -> Self {
+        ProbeMark { pair_win: i64::MIN, sweep_win: i64::MIN, answered: false }
+    }
+}
+
+/// Counts a probe of `dst` (its mark in the port table) for the (source, port, protocol)
+/// sweep; returns the sweep and its unanswered count when it just crossed `threshold`.
+#[allow(clippy::too_many_arguments)]
+fn sweep_count(
+    sweeps: &mut Table<SweepKey, SweepState>,
+    mark: &mut ProbeMark,
+    k: &Pkt,
+    src: IpAddr,
+    dst: IpAddr,
+    port: u16,
+    proto: u8,
+    window: i64,
+    threshold: u32,
+) -> Option<(SweepState, u32)> {
+    let now = k.now();
+    let fresh = || SweepState {
+        win_start: now,
+        hosts: 0,
+        answered: 0,
+        fired: false,
+        nsample: 0,
+        sample: [None; SWEEP_SAMPLE],
+        mac: None,
+    };
+    let (sw, _) = sweeps.get_or_insert_with(SweepKey { src, port, proto }, fresh);
+    if roll(&mut sw.win_start, now, window) {
+        *sw = fresh();
+    }
+    sw.mac = k.src_mac.or(sw.mac);
+    if mark.sweep_win == sw.win_start {
+        return None;
+    }
+    mark.sweep_win = sw.win_start;
+    mark.answered = false;
+    sw.hosts += 1;
+    if let Some(slot) = sw.sample.get_mut(usize::from(sw.nsample)) {
+        *slot = Some(dst);
+        sw.nsample += 1;
+    }
+    let unanswered = sw.hosts - sw.answered;
+    if sw.fired || unanswered < threshold {
+        return None;
+    }
+    sw.fired = true;
+    Some((*sw, unanswered))
 }

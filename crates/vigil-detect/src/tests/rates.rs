@@ -3,7 +3,7 @@
 use vigil_model::Category;
 
 use super::*;
-use crate::testutil::{TcpPacket, flags, icmp_echo, udp};
+use crate::testutil::{TcpPacket, flags, icmp_echo, icmp_echo_reply, udp};
 
 fn syn(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
     TcpPacket::new(src, sport, dst, dport).flags(flags::SYN).seq(77).build()
@@ -68,6 +68,99 @@ fn busy_web_server_is_not_a_scan_or_a_flood() {
     let a = run(&t);
     none(&a, Category::PortScan);
     none(&a, Category::SynFlood);
+    assert!(a.is_empty(), "{a:#?}");
+}
+
+/// `n` SYNs from 10.0.0.66 to `port` on distinct hosts 10.0.1.1.., `spacing` s apart.
+fn sweep(n: u32, port: u16, spacing: f64) -> Trace {
+    (0..n)
+        .map(|i| {
+            (f64::from(i) * spacing, syn("10.0.0.66", 41000, &format!("10.0.{}.{}", 1 + i / 250, 1 + i % 250), port))
+        })
+        .collect()
+}
+
+#[test]
+fn host_sweep_fires_at_32_unanswered_hosts() {
+    let a = run(&sweep(32, 22, 0.05));
+    let s = one(&a, Category::PortScan, ip("10.0.0.66"), None);
+    assert_eq!(s.evidence["scan_type"], "host_sweep");
+    assert_eq!(s.evidence["distinct_hosts"], 32);
+    assert_eq!(s.evidence["unanswered_hosts"], 32);
+    assert_eq!(s.evidence["service"], "tcp/22");
+    assert_eq!(
+        s.evidence["sample_targets"],
+        serde_json::json!(["10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4", "10.0.1.5"])
+    );
+    assert_eq!(s.dst_port, Some(22));
+    assert_eq!(a.len(), 1, "{a:#?}");
+    // Refused (RST) is not an answer: 40 closed hosts still make a sweep.
+    let mut t = sweep(40, 445, 0.05);
+    for i in 0..40u32 {
+        let host = format!("10.0.1.{}", 1 + i);
+        t.push((
+            f64::from(i) * 0.05 + 0.001,
+            TcpPacket::new(&host, 445, "10.0.0.66", 41000).flags(flags::RST | flags::ACK).ack(78).build(),
+        ));
+    }
+    t.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(one(&run(&t), Category::PortScan, ip("10.0.0.66"), None).evidence["service"], "tcp/445");
+}
+
+#[test]
+fn host_sweep_quiet_under_threshold_spread_out_or_answered() {
+    none(&run(&sweep(31, 22, 0.05)), Category::PortScan);
+    // 32 hosts over 15.5 s: never 32 inside one 10 s window.
+    none(&run(&sweep(32, 22, 0.5)), Category::PortScan);
+    // The same host 100 times is one host.
+    let t: Trace =
+        (0..100).map(|i| (f64::from(i) * 0.01, syn("10.0.0.66", 40000 + i as u16, "10.0.1.1", 443))).collect();
+    none(&run(&t), Category::PortScan);
+    // Turned off.
+    let mut cfg = DetectConfig::default();
+    cfg.port_scan.distinct_hosts = 0;
+    none(&run_with(cfg, &sweep(200, 22, 0.01)), Category::PortScan);
+}
+
+#[test]
+fn client_reaching_many_web_servers_is_not_a_sweep() {
+    // A browser or crawler: 200 servers on :443 within 4 s, each answers; a few (5) do not.
+    let mut t = Trace::new();
+    for i in 0..200u32 {
+        let server = format!("198.51.{}.{}", i / 100, i % 100 + 1);
+        let ts = f64::from(i) * 0.02;
+        t.push((ts, syn("10.0.0.7", 40000 + i as u16, &server, 443)));
+        if i % 40 != 0 {
+            t.push((ts + 0.015, syn_ack(&server, 443, "10.0.0.7", 40000 + i as u16)));
+        }
+    }
+    let a = run(&t);
+    none(&a, Category::PortScan);
+    assert!(a.is_empty(), "{a:#?}");
+}
+
+#[test]
+fn ping_sweep_fires_and_answered_pings_do_not() {
+    let pings = |n: u32, replies: bool| -> Trace {
+        let mut t = Trace::new();
+        for i in 0..n {
+            let host = format!("10.0.2.{}", 1 + i);
+            let ts = f64::from(i) * 0.01;
+            t.push((ts, icmp_echo("10.0.0.66", &host, 7, i as u16, &[0; 8])));
+            if replies {
+                t.push((ts + 0.002, icmp_echo_reply(&host, "10.0.0.66", 7, i as u16, &[0; 8])));
+            }
+        }
+        t
+    };
+    let a = run(&pings(32, false));
+    let s = one(&a, Category::PortScan, ip("10.0.0.66"), None);
+    assert_eq!(s.evidence["service"], "icmp_echo");
+    assert_eq!(s.dst_port, None);
+    assert_eq!(a.len(), 1, "{a:#?}");
+    none(&run(&pings(31, false)), Category::PortScan);
+    // A monitoring host pinging 60 hosts that are up.
+    let a = run(&pings(60, true));
     assert!(a.is_empty(), "{a:#?}");
 }
 

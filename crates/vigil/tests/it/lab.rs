@@ -413,6 +413,21 @@ fn attacks() -> Vec<Scenario> {
             },
         },
         Scenario {
+            // A compromised host sweeping a subnet for SMB (the worm pattern): 64 addresses
+            // behind the lab gateway, one of them the outside host (which refuses).
+            name: "nmap -sS -p 445 203.0.113.64/26 from the victim (host sweep)",
+            category: "port_scan",
+            src_ip: VICTIM,
+            src_mac_of: None,
+            run: |n| {
+                n.exec(
+                    "vic",
+                    60,
+                    &["nmap", "-sS", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "445", "203.0.113.64/26"],
+                );
+            },
+        },
+        Scenario {
             name: "hping3 -S --faster -c 3000 (SYN flood)",
             category: "syn_flood",
             src_ip: ATTACKER,
@@ -436,7 +451,10 @@ fn attacks() -> Vec<Scenario> {
             src_ip: GATEWAY,
             src_mac_of: Some("att"),
             run: |n| {
-                // The victim learns the real gateway first.
+                // The victim learns the real gateway first, in this agent's sight: a
+                // neighbour entry left from an earlier scenario would skip the ARP exchange,
+                // and a passive monitor that meets the spoofer first takes it for the owner.
+                n.exec("vic", 5, &["ip", "neigh", "flush", "dev", "eth0"]);
                 n.exec("vic", 5, &["ping", "-c", "2", "-i", "0.2", GATEWAY]);
                 n.exec("att", 4, &["arpspoof", "-i", "eth0", "-t", VICTIM, GATEWAY]);
             },
