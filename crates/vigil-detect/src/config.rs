@@ -180,7 +180,8 @@ pub struct PortScanConfig {
     /// Run this detector.
     pub enabled: bool,
     /// Distinct destination ports (TCP SYN or stealth probes, UDP from a high source port)
-    /// from one source to one destination that make a scan (default 15).
+    /// from one source to one destination that make a scan (default 15). TCP ports that
+    /// accept the connection (a SYN-ACK seen) are not counted.
     pub distinct_ports: u32,
     /// Window in seconds, starting at the first probe (default 10).
     pub window_secs: f64,

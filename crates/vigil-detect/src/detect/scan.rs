@@ -10,7 +10,11 @@
 //! UDP range (33434-33534) is ignored.
 //!
 //! Distinct ports are counted exactly: a (source, destination, port) table remembers in
-//! which window each port was counted, so a port probed twice counts once.
+//! which window each port was counted, so a port probed twice counts once. A TCP port that
+//! answers the probe with a SYN-ACK is taken back out of the count: a scan mostly meets
+//! closed (RST) or filtered (silent) ports, while a client opening connections to many
+//! ports that accept them (FTP passive data connections, a monitoring system checking a
+//! host's services) is not scanning.
 //!
 //! **Host sweeps** count, per (source, TCP port) and per (source, ICMP echo), the distinct
 //! destinations probed in the window *minus those that answered* (a SYN-ACK, an echo
@@ -52,8 +56,10 @@ struct ProbeMark {
     pair_win: i64,
     /// The sweep window it counted in as a distinct host (`i64::MIN`: none).
     sweep_win: i64,
+    /// The port answered (SYN-ACK) within that pair window.
+    pair_answered: bool,
     /// The destination answered within that sweep window.
-    answered: bool,
+    sweep_answered: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +88,8 @@ struct SweepState {
 struct ScanState {
     win_start: i64,
     ports: u32,
+    /// Of `ports`, TCP ports that answered with a SYN-ACK.
+    answered: u32,
     tcp: u32,
     udp: u32,
     stealth: u32,
@@ -141,7 +149,7 @@ impl PortScan {
     pub(crate) fn on_packet(&mut self, k: &Pkt, em: &mut Emitter, out: &mut Vec<Alert>) {
         let (Some(src), Some(dst)) = (k.src, k.dst) else { return };
         let (port, proto, stealth) = match &k.p.transport {
-            Transport::Tcp(t) if self.hosts > 0 && t.flags.is_syn_ack() => {
+            Transport::Tcp(t) if t.flags.is_syn_ack() => {
                 return self.answered(dst, src, t.src_port, 6);
             }
             Transport::Icmpv4(i) | Transport::Icmpv6(i) if self.hosts > 0 => {
@@ -188,6 +196,7 @@ impl PortScan {
         let (st, _) = self.pairs.get_or_insert_with(PairKey { src, dst }, || ScanState {
             win_start: now,
             ports: 0,
+            answered: 0,
             tcp: 0,
             udp: 0,
             stealth: 0,
@@ -200,6 +209,7 @@ impl PortScan {
         });
         if roll(&mut st.win_start, now, window) {
             st.ports = 0;
+            st.answered = 0;
             st.tcp = 0;
             st.udp = 0;
             st.stealth = 0;
@@ -219,6 +229,7 @@ impl PortScan {
         };
         if mark.pair_win != win_start {
             mark.pair_win = win_start;
+            mark.pair_answered = false;
             st.ports += 1;
             if proto == 6 {
                 st.tcp += 1;
@@ -232,7 +243,8 @@ impl PortScan {
             st.kinds |= stealth;
         }
         let st = *st;
-        if !st.fired_ports && st.ports >= self.distinct {
+        let unanswered = st.ports - st.answered;
+        if !st.fired_ports && unanswered >= self.distinct {
             if let Some(s) = self.pairs.get_mut(&PairKey { src, dst }) {
                 s.fired_ports = true;
             }
@@ -249,6 +261,7 @@ impl PortScan {
                 ))
                 .mac(st.mac)
                 .ev("distinct_ports", st.ports)
+                .ev("answered_ports", st.answered)
                 .ev("threshold", self.distinct)
                 .ev("window_secs", secs(window))
                 .ev("scan_type", scan_type)
@@ -320,12 +333,23 @@ impl PortScan {
         });
     }
 
-    /// A SYN-ACK or echo reply from `from` to `to`: `from` answered `to`'s probe on `port`.
+    /// A SYN-ACK or echo reply from `from` to `to`: `from` answered `to`'s probe on `port`
+    /// (0 with protocol 1: an echo), in the windows the probe was counted in.
     fn answered(&mut self, to: IpAddr, from: IpAddr, port: u16, proto: u8) {
-        let Some(sw) = self.sweeps.get_mut(&SweepKey { src: to, port, proto }) else { return };
         let Some(mark) = self.ports.get_mut(&PortKey { src: to, dst: from, port, proto }) else { return };
-        if mark.sweep_win == sw.win_start && !mark.answered {
-            mark.answered = true;
+        if proto == 6
+            && !mark.pair_answered
+            && let Some(st) = self.pairs.get_mut(&PairKey { src: to, dst: from })
+            && st.win_start == mark.pair_win
+        {
+            mark.pair_answered = true;
+            st.answered += 1;
+        }
+        if !mark.sweep_answered
+            && let Some(sw) = self.sweeps.get_mut(&SweepKey { src: to, port, proto })
+            && sw.win_start == mark.sweep_win
+        {
+            mark.sweep_answered = true;
             sw.answered += 1;
         }
     }
@@ -333,7 +357,7 @@ impl PortScan {
 
 impl ProbeMark {
     fn new() -> Self {
-        ProbeMark { pair_win: i64::MIN, sweep_win: i64::MIN, answered: false }
+        ProbeMark { pair_win: i64::MIN, sweep_win: i64::MIN, pair_answered: false, sweep_answered: false }
     }
 }
 
@@ -370,7 +394,7 @@ fn sweep_count(
         return None;
     }
     mark.sweep_win = sw.win_start;
-    mark.answered = false;
+    mark.sweep_answered = false;
     sw.hosts += 1;
     if let Some(slot) = sw.sample.get_mut(usize::from(sw.nsample)) {
         *slot = Some(dst);

@@ -39,6 +39,30 @@ fn port_scan_quiet_at_14_ports_or_spread_out() {
 }
 
 #[test]
+fn ports_that_accept_are_not_scanned() {
+    // An FTP client in passive mode: 20 data connections to 20 server ports in 4 s, each
+    // accepted. Then the same with only 5 accepted: 15 unanswered ports are a scan.
+    let passive = |accepted: u16| -> Trace {
+        let mut t = Trace::new();
+        for i in 0..20u16 {
+            let ts = f64::from(i) * 0.2;
+            t.push((ts, syn("10.0.0.7", 40000 + i, "10.0.0.21", 30000 + i)));
+            if i < accepted {
+                t.push((ts + 0.001, syn_ack("10.0.0.21", 30000 + i, "10.0.0.7", 40000 + i)));
+            }
+        }
+        t
+    };
+    let a = run(&passive(20));
+    assert!(a.is_empty(), "{a:#?}");
+    none(&run(&passive(6)), Category::PortScan);
+    let a = run(&passive(5));
+    let s = one(&a, Category::PortScan, ip("10.0.0.7"), ip("10.0.0.21"));
+    assert_eq!(s.evidence["distinct_ports"], 20);
+    assert_eq!(s.evidence["answered_ports"], 5);
+}
+
+#[test]
 fn udp_scan_counts_and_servers_replying_do_not() {
     let t: Trace = (0..15).map(|i| (f64::from(i) * 0.1, udp("10.0.0.66", 40000, "10.0.0.1", 100 + i, b"x"))).collect();
     let a = run(&t);
