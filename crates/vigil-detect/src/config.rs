@@ -188,8 +188,9 @@ pub struct PortScanConfig {
     /// Stealth probes (NULL, FIN without ACK, XMAS, SYN+FIN) from one source to one
     /// destination in the window that make a stealth scan (default 5; honest stacks send none).
     pub stealth_probes: u32,
-    /// Distinct destinations probed by one source on one TCP port (SYN), or with ICMP echo,
-    /// in the window that did not answer (no SYN-ACK, no echo reply) and make a host sweep
+    /// Distinct destinations probed by one source on one TCP port (SYN), with ICMP echo or
+    /// with ARP requests, in the window, that did not answer (no SYN-ACK, echo reply or ARP
+    /// reply) and make a host sweep
     /// (default 32; 0 turns sweep detection off). Needs both directions in the capture.
     pub distinct_hosts: u32,
 }

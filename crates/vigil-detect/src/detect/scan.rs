@@ -16,8 +16,9 @@
 //! ports that accept them (FTP passive data connections, a monitoring system checking a
 //! host's services) is not scanning.
 //!
-//! **Host sweeps** count, per (source, TCP port) and per (source, ICMP echo), the distinct
-//! destinations probed in the window *minus those that answered* (a SYN-ACK, an echo
+//! **Host sweeps** count, per (source, TCP port), per (source, ICMP echo) and per (source,
+//! ARP request: `nmap -sn`, arp-scan and netdiscover on a LAN), the distinct destinations
+//! probed in the window *minus those that answered* (a SYN-ACK, an echo reply, an ARP
 //! reply), the rule Zeek's address-scan detection follows with failed connections: a
 //! client that opens connections to many web servers gets answers and never adds up, a
 //! sweep of a subnet mostly hits nothing or closed ports (a RST is a refusal, not an
@@ -26,7 +27,7 @@
 use std::net::IpAddr;
 
 use serde_json::json;
-use vigil_decode::{MacAddr, TcpFlags, Transport};
+use vigil_decode::{Arp, MacAddr, TcpFlags, Transport};
 use vigil_model::{Alert, Category};
 
 use crate::config::{PortScanConfig, nanos};
@@ -65,10 +66,15 @@ struct ProbeMark {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct SweepKey {
     src: IpAddr,
-    /// The TCP port, or 0 for ICMP echo.
+    /// The TCP port, or 0 for ICMP echo and ARP.
     port: u16,
+    /// 6 TCP, 1 ICMP echo, [`PROTO_ARP`].
     proto: u8,
 }
+
+/// The `proto` of ARP probes in the probe and sweep tables (not an IP protocol number
+/// vigil counts otherwise).
+const PROTO_ARP: u8 = 0;
 
 /// Targets kept as examples in a sweep alert.
 const SWEEP_SAMPLE: usize = 5;
@@ -147,6 +153,11 @@ impl PortScan {
     }
 
     pub(crate) fn on_packet(&mut self, k: &Pkt, em: &mut Emitter, out: &mut Vec<Alert>) {
+        if self.hosts > 0
+            && let Some(arp) = k.p.arp()
+        {
+            return self.on_arp(k, arp, em, out);
+        }
         let (Some(src), Some(dst)) = (k.src, k.dst) else { return };
         let (port, proto, stealth) = match &k.p.transport {
             Transport::Tcp(t) if t.flags.is_syn_ack() => {
@@ -294,6 +305,27 @@ impl PortScan {
         }
     }
 
+    /// ARP requests are sweep probes of their target address, replies answer them.
+    /// Address-conflict probes (sender 0.0.0.0) and announcements (gratuitous) are neither.
+    fn on_arp(&mut self, k: &Pkt, arp: &Arp, em: &mut Emitter, out: &mut Vec<Alert>) {
+        if arp.ether_type != 0x0806 || arp.sender_ip.is_unspecified() || arp.is_gratuitous() {
+            return;
+        }
+        let (src, dst) = (IpAddr::V4(arp.sender_ip), IpAddr::V4(arp.target_ip));
+        match arp.op {
+            Arp::OP_REQUEST if !is_group(dst) => {
+                let key = PortKey { src, dst, port: 0, proto: PROTO_ARP };
+                let (mark, _) = self.ports.get_or_insert_with(key, ProbeMark::new);
+                let hit = sweep_count(&mut self.sweeps, mark, k, src, dst, 0, PROTO_ARP, self.window, self.hosts);
+                if let Some((sw, unanswered)) = hit {
+                    self.fire_sweep(k, src, 0, PROTO_ARP, sw, unanswered, em, out);
+                }
+            }
+            Arp::OP_REPLY => self.answered(dst, src, 0, PROTO_ARP),
+            _ => {}
+        }
+    }
+
     /// Emits the host-sweep alert for `src` on `port` (0 and protocol 1: ICMP echo).
     #[allow(clippy::too_many_arguments)]
     fn fire_sweep(
@@ -308,10 +340,10 @@ impl PortScan {
         out: &mut Vec<Alert>,
     ) {
         let window = self.window;
-        let (what, service) = if proto == 1 {
-            ("ICMP echo".to_owned(), "icmp_echo".to_owned())
-        } else {
-            (format!("TCP port {port}"), format!("tcp/{port}"))
+        let (what, service) = match proto {
+            1 => ("ICMP echo".to_owned(), "icmp_echo".to_owned()),
+            PROTO_ARP => ("ARP".to_owned(), "arp".to_owned()),
+            _ => (format!("TCP port {port}"), format!("tcp/{port}")),
         };
         let key = Key::new(Category::PortScan, Some(src), None, 1 << 32 | u64::from(proto) << 16 | u64::from(port));
         em.fire(k.at, key, out, || {

@@ -3,7 +3,7 @@
 use vigil_model::Category;
 
 use super::*;
-use crate::testutil::{TcpPacket, flags, icmp_echo, icmp_echo_reply, udp};
+use crate::testutil::{TcpPacket, arp, flags, icmp_echo, icmp_echo_reply, udp};
 
 fn syn(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
     TcpPacket::new(src, sport, dst, dport).flags(flags::SYN).seq(77).build()
@@ -186,6 +186,35 @@ fn ping_sweep_fires_and_answered_pings_do_not() {
     // A monitoring host pinging 60 hosts that are up.
     let a = run(&pings(60, true));
     assert!(a.is_empty(), "{a:#?}");
+}
+
+#[test]
+fn arp_sweep_fires_and_a_router_resolving_live_hosts_does_not() {
+    let att = [2, 0, 0, 0, 0, 0x66];
+    let requests = |n: u8, sender: &str, answered: bool| -> Trace {
+        let mut t = Trace::new();
+        for i in 0..n {
+            let target = format!("10.0.0.{}", 100 + u16::from(i));
+            let ts = f64::from(i) * 0.01;
+            t.push((ts, arp(1, att, sender, [0; 6], &target)));
+            if answered {
+                t.push((ts + 0.001, arp(2, [2, 0, 0, 0, 1, i], &target, att, sender)));
+            }
+        }
+        t
+    };
+    let a = run(&requests(32, "10.0.0.66", false));
+    let s = one(&a, Category::PortScan, ip("10.0.0.66"), None);
+    assert_eq!(s.evidence["service"], "arp");
+    assert_eq!(s.evidence["unanswered_hosts"], 32);
+    assert_eq!(s.src_mac.as_deref(), Some("02:00:00:00:00:66"));
+    assert_eq!(a.len(), 1, "{a:#?}");
+    none(&run(&requests(31, "10.0.0.66", false)), Category::PortScan);
+    // A router resolving 100 hosts that are there.
+    let a = run(&requests(100, "10.0.0.1", true));
+    assert!(a.is_empty(), "{a:#?}");
+    // Address-conflict probes (RFC 5227: sender 0.0.0.0) are not a sweep.
+    none(&run(&requests(64, "0.0.0.0", false)), Category::PortScan);
 }
 
 #[test]

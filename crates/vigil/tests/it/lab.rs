@@ -428,6 +428,16 @@ fn attacks() -> Vec<Scenario> {
             },
         },
         Scenario {
+            // Host discovery on the LAN: as root, nmap -sn asks ARP for every address.
+            name: "nmap -sn 10.77.0.0/24 (ARP sweep)",
+            category: "port_scan",
+            src_ip: ATTACKER,
+            src_mac_of: Some("att"),
+            run: |n| {
+                n.exec("att", 60, &["nmap", "-sn", "-n", "-T4", "10.77.0.0/24"]);
+            },
+        },
+        Scenario {
             name: "hping3 -S --faster -c 3000 (SYN flood)",
             category: "syn_flood",
             src_ip: ATTACKER,
