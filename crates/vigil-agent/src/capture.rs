@@ -4,16 +4,22 @@
 //! ```text
 //!  capture thread 1 ─┐ (AF_PACKET ring,       bounded queue of       ┌→ spool (alerts, at once) + wake shipper
 //!  capture thread N ─┤  fanout by flow hash)  packet batches ──→ detection thread
-//!                    └── full queue: batch dropped, counted       └→ interval counters (NetStats)
+//!                    └── full queue: wait ≤ 4 ms, then drop, counted └→ interval counters (NetStats)
 //! ```
 //!
 //! Capture threads only copy packets into batches (one copy, into a recycled buffer), so
 //! the kernel ring drains as fast as possible; the detection thread runs one engine that
 //! sees every packet of every worker (detectors count per source or destination across
-//! flows, which a per-worker engine could not). When detection falls behind, whole batches
-//! are dropped at the queue and counted (`queue_drops`), never blocking the rings. A
-//! capture file (`vigil agent --pcap`) goes through the same path, except that its worker
-//! waits for room instead of dropping.
+//! flows, which a per-worker engine could not). When the queue is full, a capture thread
+//! first waits a little ([`QUEUE_WAIT`], sleeping, so that on a busy host its CPU goes to
+//! detection rather than to copying packets it would drop): a detection thread that was
+//! only descheduled catches up and nothing is lost, while the kernel ring (tens of
+//! milliseconds of traffic) absorbs the pause. A worker waits at most once per
+//! [`QUEUE_WAIT_EVERY`] (so at most 4 % of its time): otherwise, and when the queue is still
+//! full after the wait, it drops whole batches, counted (`queue_drops`). Sustained overload
+//! thus ends as queue drops while the ring keeps draining, not as kernel drops. A capture
+//! file (`vigil agent --pcap`) goes through the same path, except that its worker waits for
+//! room as long as it takes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +42,14 @@ const BATCH_PACKETS: usize = 256;
 const BATCH_BYTES: usize = 256 * 1024;
 /// How long a capture thread waits for packets before checking for shutdown.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a capture thread waits for room in a full detection queue before it drops the
+/// batch: a few per cent of what a default ring holds at a million packets a second
+/// (32 MiB, about 50 ms of 600-byte packets).
+const QUEUE_WAIT: Duration = Duration::from_millis(4);
+/// A capture thread waits for room at most once in this long.
+const QUEUE_WAIT_EVERY: Duration = Duration::from_millis(100);
+/// The sleep between two tries while waiting for room.
+const QUEUE_WAIT_STEP: Duration = Duration::from_micros(250);
 /// How often a capture thread refreshes its kernel counters.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 /// Alert batches queued from detection to the alert writer.
@@ -57,6 +71,8 @@ pub struct CaptureCountersLive {
     pub queued: AtomicU64,
     /// Packets dropped at the queue because detection fell behind.
     pub queue_drops: AtomicU64,
+    /// Batches that found the queue full and waited for room (then queued or dropped).
+    pub queue_waits: AtomicU64,
     /// Packets the engine examined.
     pub analyzed: AtomicU64,
     /// Alerts raised.
@@ -160,6 +176,7 @@ pub(crate) fn start(
             counters: counters.clone(),
             stats: stats.clone(),
             block_when_full: is_file,
+            next_wait: Instant::now(),
         };
         let name = format!("vigil-capture-{i}");
         threads.push(std::thread::Builder::new().name(name).spawn(move || worker.run()).map_err(|e| {
@@ -250,6 +267,7 @@ impl CaptureHandle {
             kernel_packets = capture.kernel_packets,
             kernel_drops = capture.kernel_drops,
             queue_drops = capture.queue_drops,
+            queue_waits = self.counters.queue_waits.load(Ordering::Relaxed),
             analyzed = capture.analyzed,
             "capture counters"
         );
@@ -320,6 +338,8 @@ struct Worker {
     counters: Arc<CaptureCountersLive>,
     stats: Arc<Mutex<Vec<SourceStats>>>,
     block_when_full: bool,
+    /// When this worker may next wait for room in a full queue.
+    next_wait: Instant,
 }
 
 impl Worker {
@@ -372,7 +392,7 @@ impl Worker {
         let result = if self.block_when_full {
             self.tx.send(batch).map_err(|e| TrySendError::Disconnected(e.0))
         } else {
-            self.tx.try_send(batch)
+            try_send_or_wait(&self.tx, batch, &mut self.next_wait, &self.counters)
         };
         match result {
             Ok(()) => {
@@ -391,6 +411,38 @@ impl Worker {
         let s = self.source.stats();
         if let Some(slot) = self.stats.lock().unwrap_or_else(|p| p.into_inner()).get_mut(self.index) {
             *slot = s;
+        }
+    }
+}
+
+/// Queues `batch`; when the queue is full and `next_wait` has come, waits at most
+/// [`QUEUE_WAIT`] for room and sets `next_wait` [`QUEUE_WAIT_EVERY`] later.
+fn try_send_or_wait(
+    tx: &SyncSender<Batch>,
+    batch: Batch,
+    next_wait: &mut Instant,
+    counters: &CaptureCountersLive,
+) -> Result<(), TrySendError<Batch>> {
+    let mut batch = match tx.try_send(batch) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Full(b)) => b,
+        Err(e) => return Err(e),
+    };
+    let start = Instant::now();
+    if start < *next_wait {
+        return Err(TrySendError::Full(batch));
+    }
+    *next_wait = start + QUEUE_WAIT_EVERY;
+    counters.queue_waits.fetch_add(1, Ordering::Relaxed);
+    loop {
+        std::thread::sleep(QUEUE_WAIT_STEP);
+        batch = match tx.try_send(batch) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(b)) => b,
+            Err(e) => return Err(e),
+        };
+        if start.elapsed() >= QUEUE_WAIT {
+            return Err(TrySendError::Full(batch));
         }
     }
 }
@@ -592,6 +644,33 @@ mod tests {
         assert_eq!(n.protocols[0].packets, 100);
         assert_eq!(n.capture.analyzed, 100);
         h.stop();
+    }
+
+    #[test]
+    fn a_full_queue_is_waited_for_briefly_and_not_often() {
+        let counters = CaptureCountersLive::default();
+        let waits = || counters.queue_waits.load(Ordering::Relaxed);
+        let (tx, rx) = sync_channel::<Batch>(1);
+        let mut next_wait = Instant::now();
+        assert!(try_send_or_wait(&tx, Batch::new(0), &mut next_wait, &counters).is_ok());
+        assert_eq!(waits(), 0);
+        // Full, and nobody reads: one bounded wait, then the batch comes back to be dropped.
+        let t = Instant::now();
+        assert!(matches!(try_send_or_wait(&tx, Batch::new(0), &mut next_wait, &counters), Err(TrySendError::Full(_))));
+        assert!(t.elapsed() >= QUEUE_WAIT);
+        assert_eq!(waits(), 1);
+        assert!(next_wait >= t + QUEUE_WAIT_EVERY);
+        // Within the window: dropped at once, even after the queue had room for a moment.
+        assert!(try_send_or_wait(&tx, Batch::new(0), &mut next_wait, &counters).is_err());
+        rx.recv().unwrap();
+        assert!(try_send_or_wait(&tx, Batch::new(0), &mut next_wait, &counters).is_ok());
+        assert!(try_send_or_wait(&tx, Batch::new(0), &mut next_wait, &counters).is_err());
+        assert_eq!(waits(), 1);
+        // Once the window has passed, a full queue is waited for again.
+        next_wait = Instant::now();
+        assert!(try_send_or_wait(&tx, Batch::new(0), &mut next_wait, &counters).is_err());
+        assert_eq!(waits(), 2);
+        drop(rx);
     }
 
     #[test]
