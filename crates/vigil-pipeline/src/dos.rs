@@ -14,7 +14,7 @@
 //! only a packet count and its window are given. Repeats of one observation are not added
 //! up; different agents seeing the same flood are (they may watch different links).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use uuid::Uuid;
 use vigil_model::{AgentId, Alert, Category};
 
 use crate::config::{DosConfig, Limits};
-use crate::util::{BoundedMap, at, secs_ms};
+use crate::util::{BoundedMap, FastMap, at, secs_ms};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Entry {
@@ -67,7 +67,7 @@ struct Tally {
     broad: usize,
     /// Agent → (flood entries, broad entries); agents with no entry are removed. Bounded by
     /// the window's length.
-    agents: HashMap<AgentId, (u32, u32)>,
+    agents: FastMap<AgentId, (u32, u32)>,
     flood_agents: usize,
     broad_agents: usize,
 }

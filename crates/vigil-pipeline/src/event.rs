@@ -1,5 +1,7 @@
 //! What the pipeline tells the server: typed events to store and push to the dashboard.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -63,6 +65,10 @@ pub struct Notification {
 
 /// One thing that happened inside the pipeline. The server stores them in order and pushes
 /// them to the dashboard; `Notify` goes to the notifiers.
+///
+/// Records and incidents come as `Arc`s: a snapshot of the item when the event was made,
+/// shared with the pipeline rather than copied (the pipeline copies an item only if it
+/// changes while an event still holds it). Serialized as the bare item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
@@ -72,10 +78,12 @@ pub enum PipelineEvent {
     /// follows as `AlertOpened` or `AlertUpdated`.
     AlertRaised(Alert),
     /// A new alert record opened.
-    AlertOpened(AlertRecord),
+    #[serde(with = "shared")]
+    AlertOpened(Arc<AlertRecord>),
     /// An open record changed (count, severity, state, incident link). Updates of one
     /// record are rate-limited; `tick` flushes the latest.
-    AlertUpdated(AlertRecord),
+    #[serde(with = "shared")]
+    AlertUpdated(Arc<AlertRecord>),
     /// An old alert (spool backfill, or older than `backfill_age_secs`): store it, but it
     /// opened nothing and notified no one.
     AlertBackfilled {
@@ -87,9 +95,11 @@ pub enum PipelineEvent {
         merged_into: Option<Uuid>,
     },
     /// A new incident opened.
-    IncidentOpened(Incident),
+    #[serde(with = "shared")]
+    IncidentOpened(Arc<Incident>),
     /// An open incident changed.
-    IncidentUpdated(Incident),
+    #[serde(with = "shared")]
+    IncidentUpdated(Arc<Incident>),
     /// An alert record or incident was resolved and left the pipeline's memory.
     Resolved {
         /// Which.
@@ -115,4 +125,20 @@ pub enum PipelineEvent {
         /// Its id.
         id: Uuid,
     },
+}
+
+/// Serde for `Arc<T>` as a bare `T` (the `rc` feature of serde, without turning it on for
+/// the whole workspace).
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize, S: Serializer>(v: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
+        T::serialize(v, s)
+    }
+
+    pub(super) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Arc<T>, D::Error> {
+        T::deserialize(d).map(Arc::new)
+    }
 }

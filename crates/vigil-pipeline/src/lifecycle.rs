@@ -19,10 +19,10 @@
 //!   record is kept and updated but never notified.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,7 +32,7 @@ use vigil_model::{AgentId, Alert, Category, Severity};
 use crate::config::{LifecycleConfig, Limits};
 use crate::error::PipelineError;
 use crate::event::{Notification, NotifyReason, PipelineEvent, ResolveReason, Subject};
-use crate::util::{BoundedMap, IdGen, at, ms, push_capped, secs_ms};
+use crate::util::{BoundedMap, FastMap, FastSet, IdGen, at, fnv1a, ms, push_capped, secs_ms};
 
 /// Longest evidence `metric` string used to tell host alerts apart.
 const SUBJECT_MAX: usize = 64;
@@ -117,10 +117,6 @@ pub struct AlertRecord {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// Items not kept in lists (agents beyond the cap).
     pub links_dropped: u64,
-    #[serde(skip)]
-    last_emit_ms: i64,
-    #[serde(skip)]
-    dirty: bool,
 }
 
 /// What kind of incident.
@@ -180,10 +176,134 @@ pub struct Incident {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// Items not kept in lists because of `limits.links`.
     pub links_dropped: u64,
-    #[serde(skip)]
+}
+
+/// A record or incident as the lifecycle holds it: shared with the events that report it
+/// (an event holds a snapshot: a change made while one is still held copies the item
+/// first, see [`Arc::make_mut`]), and when its last update went out. Persisted as the bare
+/// item; the emit bookkeeping restarts at zero after a restore.
+/// `aux` is a derived index of the item (not persisted: rebuilt from the item).
+#[derive(Debug, Clone)]
+struct Tracked<T, A = ()> {
+    item: Arc<T>,
     last_emit_ms: i64,
-    #[serde(skip)]
     dirty: bool,
+    aux: A,
+}
+
+impl<T, A: Default> Tracked<T, A> {
+    fn new(item: T, now: i64) -> Self {
+        Self { item: Arc::new(item), last_emit_ms: now, dirty: false, aux: A::default() }
+    }
+}
+
+impl<T: Clone, A> Tracked<T, A> {
+    /// The item (copied first if an event holds it) and its index.
+    fn parts_mut(&mut self) -> (&mut T, &mut A) {
+        (Arc::make_mut(&mut self.item), &mut self.aux)
+    }
+}
+
+impl<T, A> Tracked<T, A> {
+    /// A handle for an event (no copy).
+    fn share(&self) -> Arc<T> {
+        Arc::clone(&self.item)
+    }
+}
+
+impl<T, A> std::ops::Deref for Tracked<T, A> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.item
+    }
+}
+
+/// Copy on write: the item is copied only while an event still holds it.
+impl<T: Clone, A> std::ops::DerefMut for Tracked<T, A> {
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.item)
+    }
+}
+
+impl<T: Serialize, A> Serialize for Tracked<T, A> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.item.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, A: Default> Deserialize<'de> for Tracked<T, A> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::new(T::deserialize(d)?, 0))
+    }
+}
+
+/// Fingerprints of an incident's link lists (`records`, `alert_ids`, `agents`), item for
+/// item. Every alert that touches an incident checks those lists (up to `limits.links`
+/// items each) for the ids and agent it brings; comparing 4-byte prints, in blocks the
+/// compiler vectorizes, and the full item only where a print matches, costs a fraction of
+/// comparing every 16-byte id or agent name. The prints are not keyed: crafted ids that
+/// collide only bring a check back to the full comparison of every item, the cost without
+/// prints. The lists only ever grow by a push at the end, so a list whose length differs
+/// from its prints' (after a restore, or a new incident) is printed afresh.
+#[derive(Debug, Clone, Default)]
+struct LinkPrints {
+    records: Vec<u32>,
+    alert_ids: Vec<u32>,
+    agents: Vec<u32>,
+}
+
+fn print_id(id: &Uuid) -> u32 {
+    let v = id.as_u128();
+    (v as u32) ^ ((v >> 32) as u32) ^ ((v >> 64) as u32) ^ ((v >> 96) as u32)
+}
+
+fn print_agent(a: &AgentId) -> u32 {
+    let h = fnv1a(a.as_str().as_bytes());
+    (h as u32) ^ ((h >> 32) as u32)
+}
+
+impl LinkPrints {
+    fn sync(&mut self, i: &Incident) {
+        if self.records.len() != i.records.len() {
+            self.records = i.records.iter().map(print_id).collect();
+        }
+        if self.alert_ids.len() != i.alert_ids.len() {
+            self.alert_ids = i.alert_ids.iter().map(print_id).collect();
+        }
+        if self.agents.len() != i.agents.len() {
+            self.agents = i.agents.iter().map(print_agent).collect();
+        }
+    }
+}
+
+/// Whether `v` (printed item for item in `prints`) holds `item`, whose print is `print`.
+fn holds<T: PartialEq>(v: &[T], prints: &[u32], item: &T, print: u32) -> bool {
+    const BLOCK: usize = 16;
+    prints.chunks(BLOCK).enumerate().any(|(b, block)| {
+        // Branch-free over the block (vectorized); the items only where a print matched.
+        block.iter().fold(false, |hit, p| hit | (*p == print))
+            && block.iter().enumerate().any(|(j, p)| *p == print && v.get(b * BLOCK + j) == Some(item))
+    })
+}
+
+/// [`push_capped`] for a printed list: the same outcome, found through the prints.
+fn push_printed<T: PartialEq + Clone>(
+    v: &mut Vec<T>,
+    prints: &mut Vec<u32>,
+    item: &T,
+    print: u32,
+    cap: usize,
+    dropped: &mut u64,
+) {
+    if holds(v, prints, item, print) {
+        return;
+    }
+    if v.len() >= cap {
+        *dropped += 1;
+        return;
+    }
+    v.push(item.clone());
+    prints.push(print);
 }
 
 /// An address or CIDR network, as silences match sources.
@@ -390,8 +510,8 @@ struct Group {
 /// Lifecycle state. Serializable: persist it and restore with [`Lifecycle::rebuild_indexes`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lifecycle {
-    records: BoundedMap<DedupKey, AlertRecord>,
-    incidents: BoundedMap<Uuid, Incident>,
+    records: BoundedMap<DedupKey, Tracked<AlertRecord>>,
+    incidents: BoundedMap<Uuid, Tracked<Incident, LinkPrints>>,
     by_source: BoundedMap<IpAddr, Group>,
     by_target: BoundedMap<IpAddr, Group>,
     silences: Vec<Silence>,
@@ -399,15 +519,15 @@ pub struct Lifecycle {
     ids: IdGen,
     counters: LifecycleCounters,
     #[serde(skip)]
-    by_id: HashMap<Uuid, DedupKey>,
+    by_id: FastMap<Uuid, DedupKey>,
     /// Raw alert id (first and last of each record) → record id.
     #[serde(skip)]
-    by_alert: HashMap<Uuid, Uuid>,
+    by_alert: FastMap<Uuid, Uuid>,
     /// Ids of the open records not (yet) in an incident: the ones grouping may still take.
     /// A subset of `by_id`'s keys (so bounded by `limits.open_alerts`); it spares grouping a
     /// lookup of every remembered record in the big record map for every alert.
     #[serde(skip)]
-    ungrouped: HashSet<Uuid>,
+    ungrouped: FastSet<Uuid>,
 }
 
 fn bump(s: Severity, steps: usize) -> Severity {
@@ -438,15 +558,16 @@ impl Lifecycle {
             dirty: Vec::new(),
             ids: IdGen::new(seed),
             counters: LifecycleCounters::default(),
-            by_id: HashMap::new(),
-            by_alert: HashMap::new(),
-            ungrouped: HashSet::new(),
+            by_id: FastMap::default(),
+            by_alert: FastMap::default(),
+            ungrouped: FastSet::default(),
         }
     }
 
     /// Rebuilds the lookup indexes after deserializing, and applies `limits`.
     pub fn rebuild_indexes(&mut self, limits: &Limits) -> Vec<(DedupKey, AlertRecord)> {
         let dropped = self.records.set_cap(limits.open_alerts);
+        let dropped = dropped.into_iter().map(|(k, r)| (k, Arc::unwrap_or_clone(r.item))).collect();
         self.incidents.set_cap(limits.open_incidents);
         self.by_source.set_cap(limits.group_keys);
         self.by_target.set_cap(limits.group_keys);
@@ -481,22 +602,27 @@ impl Lifecycle {
 
     /// Open records, least recently seen first.
     pub fn records(&self) -> impl Iterator<Item = &AlertRecord> {
-        self.records.iter().map(|(_, r)| r)
+        self.records.iter().map(|(_, r)| &*r.item)
+    }
+
+    /// How many records and incidents are open.
+    pub fn open_counts(&self) -> (usize, usize) {
+        (self.records.len(), self.incidents.len())
     }
 
     /// Open incidents, least recently active first.
     pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
-        self.incidents.iter().map(|(_, i)| i)
+        self.incidents.iter().map(|(_, i)| &*i.item)
     }
 
     /// The open record `id`.
     pub fn record(&self, id: Uuid) -> Option<&AlertRecord> {
-        self.by_id.get(&id).and_then(|k| self.records.get(k))
+        self.by_id.get(&id).and_then(|k| self.records.get(k)).map(|r| &*r.item)
     }
 
     /// The open incident `id`.
     pub fn incident(&self, id: Uuid) -> Option<&Incident> {
-        self.incidents.get(&id)
+        self.incidents.get(&id).map(|i| &*i.item)
     }
 
     /// Active silences.
@@ -548,6 +674,7 @@ impl Lifecycle {
             if let Some(a) = &alert.agent
                 && !rec.agents.contains(a)
             {
+                let rec = &mut **rec;
                 push_capped(&mut rec.agents, a.clone(), limits.links, &mut rec.links_dropped);
             }
             rec.reported_severity = rec.reported_severity.max(alert.severity);
@@ -634,11 +761,10 @@ impl Lifecycle {
             held: opts.held,
             acknowledged_at: None,
             links_dropped: 0,
-            last_emit_ms: now,
-            dirty: false,
         };
+        let rec = Tracked::new(rec, now);
         self.counters.records_opened += 1;
-        out.push(PipelineEvent::AlertOpened(rec.clone()));
+        out.push(PipelineEvent::AlertOpened(rec.share()));
         if let Some((old_key, old)) = self.records.insert(key.clone(), rec, t) {
             self.forget_record(&old_key, &old);
             out.push(PipelineEvent::Resolved {
@@ -694,7 +820,7 @@ impl Lifecycle {
         if force || now - rec.last_emit_ms >= interval {
             rec.last_emit_ms = now;
             rec.dirty = false;
-            out.push(PipelineEvent::AlertUpdated(rec.clone()));
+            out.push(PipelineEvent::AlertUpdated(rec.share()));
         } else if !rec.dirty {
             rec.dirty = true;
             self.dirty.push(Subject::Alert(rec.id));
@@ -707,7 +833,7 @@ impl Lifecycle {
         if force || now - inc.last_emit_ms >= interval {
             inc.last_emit_ms = now;
             inc.dirty = false;
-            out.push(PipelineEvent::IncidentUpdated(inc.clone()));
+            out.push(PipelineEvent::IncidentUpdated(inc.share()));
         } else if !inc.dirty {
             inc.dirty = true;
             self.dirty.push(Subject::Incident(id));
@@ -848,17 +974,19 @@ impl Lifecycle {
         limits: &Limits,
         out: &mut Vec<PipelineEvent>,
     ) {
-        let Some(rec) = self.records.get(key) else { return };
+        self.set_incident(key, inc, now, cfg, out);
+        // A handle on the record (not a copy) lends the touch its agents; nothing below
+        // changes the record, so holding it copies nothing.
+        let Some(rec) = self.records.get(key).map(Tracked::share) else { return };
         let touch = Touch {
             record: Some(rec.id),
             raw: None,
-            agents: Cow::Owned(rec.agents.clone()),
+            agents: Cow::Borrowed(&rec.agents),
             category: rec.key.category,
             severity: rec.severity,
             add: rec.count,
             t: ms(rec.last_seen),
         };
-        self.set_incident(key, inc, now, cfg, out);
         self.touch_incident(inc, touch, now, cfg, limits, out);
     }
 
@@ -872,20 +1000,20 @@ impl Lifecycle {
         limits: &Limits,
         out: &mut Vec<PipelineEvent>,
     ) {
-        let Some(i) = self.incidents.get_mut(&inc) else { return };
+        let Some(tracked) = self.incidents.get_mut(&inc) else { return };
+        let (i, prints) = tracked.parts_mut();
+        prints.sync(i);
         let before = i.severity;
         let mut d = i.links_dropped;
         if let Some(r) = e.record {
-            push_capped(&mut i.records, r, limits.links, &mut d);
+            push_printed(&mut i.records, &mut prints.records, &r, print_id(&r), limits.links, &mut d);
         }
         if let Some(r) = e.raw {
-            push_capped(&mut i.alert_ids, r, limits.links, &mut d);
+            push_printed(&mut i.alert_ids, &mut prints.alert_ids, &r, print_id(&r), limits.links, &mut d);
         }
         for a in e.agents.iter() {
-            // Cloned only when new (push_capped would ignore a present one anyway).
-            if !i.agents.contains(a) {
-                push_capped(&mut i.agents, a.clone(), limits.links, &mut d);
-            }
+            // Cloned only when new.
+            push_printed(&mut i.agents, &mut prints.agents, a, print_agent(a), limits.links, &mut d);
         }
         push_capped(&mut i.categories, e.category, limits.links, &mut d);
         i.links_dropped = d;
@@ -899,10 +1027,11 @@ impl Lifecycle {
         }
         let stamp = ms(i.last_seen);
         let escalated = i.severity > before;
-        let (title, silenced, sev) = (i.title.clone(), i.silenced, i.severity);
+        // The title is copied only for a notification.
+        let note = (escalated && !i.silenced).then(|| (i.title.clone(), i.severity));
         self.incidents.touch(&inc, stamp);
         self.emit_incident(inc, escalated, now, cfg, out);
-        if escalated && !silenced {
+        if let Some((title, sev)) = note {
             self.notify(
                 Notification {
                     subject: Subject::Incident(inc),
@@ -1013,11 +1142,10 @@ impl Lifecycle {
             silenced: n.silenced,
             acknowledged_at: None,
             links_dropped: 0,
-            last_emit_ms: now,
-            dirty: false,
         };
+        let inc = Tracked::new(inc, now);
         self.counters.incidents_opened += 1;
-        out.push(PipelineEvent::IncidentOpened(inc.clone()));
+        out.push(PipelineEvent::IncidentOpened(inc.share()));
         if let Some((_, old)) = self.incidents.insert(id, inc, n.t) {
             out.push(PipelineEvent::Resolved {
                 subject: Subject::Incident(old.id),
@@ -1155,10 +1283,17 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Adds a silence. Records already open are re-checked at their next occurrence.
+    /// The open record whose first or latest occurrence is raw alert `alert_id`.
+    pub fn record_of_alert(&self, alert_id: Uuid) -> Option<Uuid> {
+        self.by_alert.get(&alert_id).copied()
+    }
+
+    /// Adds a silence (with id `id`, or a fresh one; a silence with the same id is
+    /// replaced). Records already open are re-checked at their next occurrence.
     pub(crate) fn add_silence(
         &mut self,
         spec: SilenceSpec,
+        id: Option<Uuid>,
         now: i64,
         limits: &Limits,
     ) -> Result<Silence, PipelineError> {
@@ -1172,12 +1307,12 @@ impl Lifecycle {
                 now: at(now).to_rfc3339(),
             });
         }
-        self.silences.retain(|s| ms(s.expires_at) > now);
+        self.silences.retain(|s| ms(s.expires_at) > now && Some(s.id) != id);
         if self.silences.len() >= limits.silences {
             return Err(PipelineError::TooManySilences(limits.silences));
         }
         let s = Silence {
-            id: self.ids.next(now),
+            id: id.unwrap_or_else(|| self.ids.next(now)),
             matcher: spec.matcher,
             created_at: at(now),
             expires_at: spec.expires_at,
@@ -1243,5 +1378,74 @@ impl Lifecycle {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use crate::util::SplitMix64;
+
+    /// Printed lists behave exactly like `push_capped` (same items, same drops), also when
+    /// prints collide (ids crafted so that every print is the same).
+    #[test]
+    fn printed_lists_match_push_capped_even_with_colliding_prints() {
+        for (seed, colliding) in [(1u64, false), (2, true), (3, true)] {
+            let mut r = SplitMix64::new(seed);
+            let id = |r: &mut SplitMix64| {
+                let x = u128::from(r.below(300) as u64);
+                // Flipping the same bit in two 32-bit words keeps the folded print.
+                Uuid::from_u128(if colliding { x | (x << 32) } else { x.wrapping_mul(0x9E37_79B9_7F4A_7C15) })
+            };
+            let (mut plain, mut printed, mut prints) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut d1, mut d2) = (0u64, 0u64);
+            for _ in 0..2000 {
+                let item = id(&mut r);
+                push_capped(&mut plain, item, 64, &mut d1);
+                push_printed(&mut printed, &mut prints, &item, print_id(&item), 64, &mut d2);
+                assert_eq!(plain, printed);
+                assert_eq!(d1, d2);
+            }
+            assert!(d1 > 0, "the cap was reached");
+            if colliding {
+                assert!(prints.windows(2).all(|w| w[0] == w[1]), "the ids do collide");
+            }
+        }
+    }
+
+    #[test]
+    fn prints_follow_a_restored_incident() {
+        let agents: Vec<AgentId> = (0..40).filter_map(|i| AgentId::new(format!("agent-{i}")).ok()).collect();
+        let mut p = LinkPrints::default();
+        let mut inc = Incident {
+            id: Uuid::nil(),
+            kind: IncidentKind::Target,
+            title: String::new(),
+            state: State::Open,
+            severity: Severity::Low,
+            base_severity: Severity::Low,
+            first_seen: at(0),
+            last_seen: at(0),
+            source: None,
+            target: None,
+            peer: None,
+            records: Vec::new(),
+            alert_ids: Vec::new(),
+            agents: agents[..20].to_vec(),
+            categories: Vec::new(),
+            count: 0,
+            evidence: serde_json::Value::Null,
+            silenced: false,
+            acknowledged_at: None,
+            links_dropped: 0,
+        };
+        p.sync(&inc);
+        let mut d = 0;
+        for a in &agents {
+            push_printed(&mut inc.agents, &mut p.agents, a, print_agent(a), 30, &mut d);
+        }
+        assert_eq!(inc.agents, agents[..30].to_vec());
+        assert_eq!(d, 10);
+        assert_eq!(p.agents.len(), 30);
     }
 }

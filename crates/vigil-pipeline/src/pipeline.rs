@@ -191,6 +191,7 @@ impl Pipeline {
     pub fn counters(&self) -> Counters {
         let s = &self.state;
         let (ea, ei, eg) = s.lifecycle.evictions();
+        let (open_alerts, open_incidents) = s.lifecycle.open_counts();
         Counters {
             lifecycle: s.lifecycle.counters(),
             dos: s.dos.counters(),
@@ -202,8 +203,8 @@ impl Pipeline {
             evicted_monitor_peers: s.monitor.evicted(),
             evicted_series: s.baselines.evicted(),
             evicted_agents: s.anomaly.evicted() + s.churn.evicted(),
-            open_alerts: s.lifecycle.records().count() as u64,
-            open_incidents: s.lifecycle.incidents().count() as u64,
+            open_alerts: open_alerts as u64,
+            open_incidents: open_incidents as u64,
         }
     }
 
@@ -730,7 +731,24 @@ impl Pipeline {
 
     /// Adds a silence.
     pub fn add_silence(&mut self, spec: SilenceSpec, now: DateTime<Utc>) -> Result<Silence, PipelineError> {
-        self.state.lifecycle.add_silence(spec, ms(now), &self.cfg.limits)
+        self.state.lifecycle.add_silence(spec, None, ms(now), &self.cfg.limits)
+    }
+
+    /// Adds a silence under an id chosen by the caller (the server's stored silence, so
+    /// removing that one removes this one); a silence with the same id is replaced.
+    pub fn add_silence_with_id(
+        &mut self,
+        id: Uuid,
+        spec: SilenceSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Silence, PipelineError> {
+        self.state.lifecycle.add_silence(spec, Some(id), ms(now), &self.cfg.limits)
+    }
+
+    /// The open record whose first or latest occurrence is raw alert `alert_id` (the id of
+    /// a stored alert), for operator actions taken on stored alerts.
+    pub fn record_of_alert(&self, alert_id: Uuid) -> Option<Uuid> {
+        self.state.lifecycle.record_of_alert(alert_id)
     }
 
     /// Removes a silence.

@@ -67,7 +67,7 @@ impl Harness {
         self.events
             .iter()
             .filter_map(|e| match e {
-                PipelineEvent::IncidentOpened(i) if i.kind == kind => Some(i),
+                PipelineEvent::IncidentOpened(i) if i.kind == kind => Some(&**i),
                 _ => None,
             })
             .collect()
@@ -488,6 +488,42 @@ fn silences_mute_notifications_but_keep_records_until_they_expire() {
         comment: String::new(),
     };
     assert!(matches!(h.p.add_silence(past, secs(5)), Err(PipelineError::SilenceExpiry { .. })));
+}
+
+/// What the server does for operator actions on stored alerts and stored silences: the
+/// stored alert's id finds the record (first or latest occurrence), and a silence keeps
+/// the stored silence's id so removing that one removes this one.
+#[test]
+fn stored_alert_ids_find_records_and_silences_keep_the_callers_id() {
+    use uuid::Uuid;
+    let mut h = Harness::new();
+    let first = alert(Category::PortScan, "a1", Some("192.0.2.1"), None, secs(0));
+    let (mut middle, mut last) = (first.clone(), first.clone());
+    middle.id = Uuid::now_v7();
+    middle.timestamp = secs(1);
+    last.id = Uuid::now_v7();
+    last.timestamp = secs(2);
+    let rec = h.live(&first).record.unwrap();
+    h.live(&middle);
+    h.live(&last);
+    assert_eq!(h.p.record_of_alert(first.id), Some(rec));
+    assert_eq!(h.p.record_of_alert(last.id), Some(rec));
+    assert_eq!(h.p.record_of_alert(middle.id), None, "only the first and latest occurrence are indexed");
+    assert_eq!(h.p.record_of_alert(Uuid::now_v7()), None);
+
+    let id = Uuid::now_v7();
+    let spec = |c| SilenceSpec {
+        matcher: SilenceMatcher { category: Some(c), ..Default::default() },
+        expires_at: secs(100),
+        comment: String::new(),
+    };
+    assert_eq!(h.p.add_silence_with_id(id, spec(Category::PortScan), secs(3)).unwrap().id, id);
+    // The same id again replaces it (a resent command), never a second silence.
+    h.p.add_silence_with_id(id, spec(Category::BruteForce), secs(3)).unwrap();
+    assert_eq!(h.p.silences().len(), 1);
+    assert_eq!(h.p.silences()[0].matcher.category, Some(Category::BruteForce));
+    assert_eq!(h.p.remove_silence(id).unwrap().id, id);
+    assert!(h.p.silences().is_empty());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Small building blocks: time conversion, a seeded RNG, deterministic ids, a bounded map.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -113,15 +113,54 @@ impl IdGen {
     }
 }
 
+/// The hasher of the pipeline's maps: aHash (several times cheaper than SipHash on these
+/// short keys), keyed per map from the standard library's per-process random keys, so the
+/// keys stay unknown to whoever chooses the addresses and names that go into the maps (no
+/// HashDoS). `ahash::RandomState::default()` would not do: without its `runtime-rng`
+/// feature its keys are fixed.
+#[derive(Clone, Debug)]
+pub(crate) struct Keyed(ahash::RandomState);
+
+impl Default for Keyed {
+    fn default() -> Self {
+        let std = std::hash::RandomState::new();
+        let k = |i: u64| std.hash_one(i);
+        Self(ahash::RandomState::with_seeds(k(1), k(2), k(3), k(4)))
+    }
+}
+
+impl BuildHasher for Keyed {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> ahash::AHasher {
+        self.0.build_hasher()
+    }
+}
+
+/// A `HashMap` with the [`Keyed`] hasher.
+pub(crate) type FastMap<K, V> = HashMap<K, V, Keyed>;
+/// A `HashSet` with the [`Keyed`] hasher.
+pub(crate) type FastSet<K> = HashSet<K, Keyed>;
+
 /// A hash map with a hard capacity and an order stamp per entry (usually a time in unix
 /// ms). When full, inserting a new key evicts the entry with the smallest stamp and counts
 /// the eviction. Every map the pipeline keys by data an attacker can choose (addresses,
 /// metric names) is one of these.
+///
+/// Order is (stamp, then the sequence of the insert or stamp change), never hash values,
+/// so eviction is deterministic. It is kept in a binary min-heap with lazy deletion: a
+/// stamp change pushes a new heap element and leaves the old one stale (its sequence no
+/// longer matches the entry's); stale elements are dropped when they reach the top, and
+/// the heap is rebuilt from the entries when stale ones outnumber live ones, so it holds
+/// at most `2 × len + 64` elements. Stamps mostly grow (alert time), so a push rarely
+/// moves far: cheaper than the ordered tree this replaces, which was rebalanced on every
+/// touch. The heap is written out here rather than taken from `std::collections::BinaryHeap`
+/// because [`BoundedMap::keys_up_to`] walks the heap array and skips every subtree whose
+/// root is past the stamp; `BinaryHeap` does not promise its slice is in heap layout.
 #[derive(Debug, Clone)]
 pub struct BoundedMap<K, V> {
     cap: usize,
-    entries: HashMap<K, Slot<V>>,
-    order: BTreeMap<(i64, u64), K>,
+    entries: FastMap<K, Slot<V>>,
+    heap: Vec<Mark<K>>,
     seq: u64,
     evicted: u64,
 }
@@ -133,10 +172,27 @@ struct Slot<V> {
     seq: u64,
 }
 
+/// A heap element: where `key` stood in the order when it was pushed.
+#[derive(Debug, Clone)]
+struct Mark<K> {
+    stamp: i64,
+    seq: u64,
+    key: K,
+}
+
+impl<K> Mark<K> {
+    fn before(&self, other: &Self) -> bool {
+        (self.stamp, self.seq) < (other.stamp, other.seq)
+    }
+}
+
+/// Stale heap elements tolerated beyond the live ones before a rebuild.
+const HEAP_SLACK: usize = 64;
+
 impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     /// An empty map holding at most `cap` entries (at least 1).
     pub fn new(cap: usize) -> Self {
-        Self { cap: cap.max(1), entries: HashMap::new(), order: BTreeMap::new(), seq: 0, evicted: 0 }
+        Self { cap: cap.max(1), entries: FastMap::default(), heap: Vec::new(), seq: 0, evicted: 0 }
     }
 
     /// Number of entries.
@@ -188,11 +244,12 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             if slot.stamp == stamp {
                 return;
             }
-            self.order.remove(&(slot.stamp, slot.seq));
+            let old = (slot.stamp, slot.seq);
             self.seq += 1;
             slot.stamp = stamp;
             slot.seq = self.seq;
-            self.order.insert((stamp, self.seq), k.clone());
+            self.push(Mark { stamp, seq: self.seq, key: k.clone() });
+            self.left_behind(old);
         }
     }
 
@@ -213,7 +270,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             None
         };
         self.seq += 1;
-        self.order.insert((stamp, self.seq), k.clone());
+        self.push(Mark { stamp, seq: self.seq, key: k.clone() });
         self.entries.insert(k, Slot { value, stamp, seq: self.seq });
         evicted
     }
@@ -221,35 +278,127 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     /// Removes `k`.
     pub fn remove(&mut self, k: &K) -> Option<V> {
         let slot = self.entries.remove(k)?;
-        self.order.remove(&(slot.stamp, slot.seq));
+        self.left_behind((slot.stamp, slot.seq));
         Some(slot.value)
     }
 
     /// The key with the smallest stamp, and that stamp.
     pub fn oldest(&self) -> Option<(&K, i64)> {
-        self.order.iter().next().map(|((stamp, _), k)| (k, *stamp))
+        // `settle` keeps the top live.
+        self.heap.first().map(|m| (&m.key, m.stamp))
     }
 
     /// Removes and returns the entry with the smallest stamp (not counted as an eviction).
     pub fn pop_oldest(&mut self) -> Option<(K, V, i64)> {
-        let ((stamp, _), k) = self.order.pop_first()?;
-        let slot = self.entries.remove(&k)?;
-        Some((k, slot.value, stamp))
+        let top = self.pop_top()?;
+        let slot = self.entries.remove(&top.key)?;
+        self.settle();
+        Some((top.key, slot.value, top.stamp))
     }
 
     /// Keys whose stamp is at most `stamp`, oldest first.
     pub fn keys_up_to(&self, stamp: i64) -> impl Iterator<Item = &K> {
-        self.order.range(..=(stamp, u64::MAX)).map(|(_, k)| k)
+        // Every element below a heap element is later in the order, so only the subtrees
+        // whose root is at most `stamp` are visited.
+        let mut found: Vec<&Mark<K>> = Vec::new();
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            let Some(m) = self.heap.get(i) else { continue };
+            if m.stamp > stamp {
+                continue;
+            }
+            if self.live(m) {
+                found.push(m);
+            }
+            stack.extend([2 * i + 1, 2 * i + 2]);
+        }
+        found.sort_unstable_by_key(|m| (m.stamp, m.seq));
+        found.into_iter().map(|m| &m.key)
     }
 
     /// Entries in stamp order, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.order.values().filter_map(|k| self.entries.get(k).map(|s| (k, &s.value)))
+        self.ordered().into_iter().map(|(k, s)| (k, &s.value))
     }
 
     /// Values in no particular order, mutably.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.entries.values_mut().map(|s| &mut s.value)
+    }
+
+    /// Entries in (stamp, sequence) order.
+    fn ordered(&self) -> Vec<(&K, &Slot<V>)> {
+        let mut v: Vec<(&K, &Slot<V>)> = self.entries.iter().collect();
+        v.sort_unstable_by_key(|(_, s)| (s.stamp, s.seq));
+        v
+    }
+
+    /// Whether heap element `m` is the current position of its key.
+    fn live(&self, m: &Mark<K>) -> bool {
+        self.entries.get(&m.key).is_some_and(|s| s.seq == m.seq)
+    }
+
+    /// The heap element at `old` (stamp, sequence) just went stale: rebuilds the heap when
+    /// stale elements pile up, else drops stale ones from the top if it was the top (the
+    /// top was live before, so otherwise it still is: no lookup needed).
+    fn left_behind(&mut self, old: (i64, u64)) {
+        if self.heap.len() > 2 * self.entries.len() + HEAP_SLACK {
+            self.heap = self.entries.iter().map(|(k, s)| Mark { stamp: s.stamp, seq: s.seq, key: k.clone() }).collect();
+            for i in (0..self.heap.len() / 2).rev() {
+                self.sift_down(i);
+            }
+        } else if self.heap.first().is_some_and(|m| (m.stamp, m.seq) == old) {
+            self.pop_top();
+            self.settle();
+        }
+    }
+
+    /// Drops stale elements from the top.
+    fn settle(&mut self) {
+        while self.heap.first().is_some_and(|m| !self.live(m)) {
+            self.pop_top();
+        }
+    }
+
+    fn push(&mut self, m: Mark<K>) {
+        self.heap.push(m);
+        let mut i = self.heap.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !self.heap[i].before(&self.heap[parent]) {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn pop_top(&mut self) -> Option<Mark<K>> {
+        if self.heap.is_empty() {
+            return None;
+        }
+        let top = self.heap.swap_remove(0);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < n && self.heap[l].before(&self.heap[least]) {
+                least = l;
+            }
+            if r < n && self.heap[r].before(&self.heap[least]) {
+                least = r;
+            }
+            if least == i {
+                return;
+            }
+            self.heap.swap(i, least);
+            i = least;
+        }
     }
 }
 
@@ -269,8 +418,7 @@ struct MapIn<K, V> {
 
 impl<K: Serialize + Hash + Eq + Clone, V: Serialize> Serialize for BoundedMap<K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let entries =
-            self.order.values().filter_map(|k| self.entries.get(k).map(|slot| (k, &slot.value, slot.stamp))).collect();
+        let entries = self.ordered().into_iter().map(|(k, slot)| (k, &slot.value, slot.stamp)).collect();
         MapOut { cap: self.cap, evicted: self.evicted, entries }.serialize(s)
     }
 }
@@ -333,6 +481,106 @@ mod tests {
             back.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(),
             vec![("y".to_string(), 2), ("x".to_string(), 1)]
         );
+    }
+
+    /// The heap with lazy deletion against the obvious model (a list kept in (stamp,
+    /// insertion-or-touch sequence) order): same order, same evictions, same answers, over
+    /// random inserts, touches (stamps up and down), removals, pops and cap changes; and
+    /// the heap stays within its bound.
+    #[test]
+    fn bounded_map_matches_a_sorted_model_and_stays_bounded() {
+        for seed in 0..20u64 {
+            let mut r = SplitMix64::new(seed);
+            let cap = 1 + r.below(12);
+            let mut m: BoundedMap<u32, u64> = BoundedMap::new(cap);
+            // (key, value, stamp, seq)
+            let mut model: Vec<(u32, u64, i64, u64)> = Vec::new();
+            let mut model_cap = cap;
+            let (mut seq, mut evicted) = (0u64, 0u64);
+            let sort = |v: &mut Vec<(u32, u64, i64, u64)>| v.sort_by_key(|e| (e.2, e.3));
+            for step in 0..3000u64 {
+                let k = r.below(24) as u32;
+                let stamp = r.below(60) as i64;
+                match r.below(10) {
+                    0..=3 => {
+                        let got = m.insert(k, step, stamp);
+                        let want = if let Some(e) = model.iter_mut().find(|e| e.0 == k) {
+                            e.1 = step;
+                            if e.2 != stamp {
+                                seq += 1;
+                                e.2 = stamp;
+                                e.3 = seq;
+                            }
+                            None
+                        } else {
+                            let ev = (model.len() >= model_cap).then(|| {
+                                evicted += 1;
+                                let (k, v, ..) = model.remove(0);
+                                (k, v)
+                            });
+                            seq += 1;
+                            model.push((k, step, stamp, seq));
+                            ev
+                        };
+                        assert_eq!(got, want, "seed {seed} step {step}");
+                    }
+                    4..=6 => {
+                        m.touch(&k, stamp);
+                        if let Some(e) = model.iter_mut().find(|e| e.0 == k)
+                            && e.2 != stamp
+                        {
+                            seq += 1;
+                            e.2 = stamp;
+                            e.3 = seq;
+                        }
+                    }
+                    7 => {
+                        let want = model.iter().position(|e| e.0 == k).map(|i| model.remove(i).1);
+                        assert_eq!(m.remove(&k), want);
+                    }
+                    8 => {
+                        let want = (!model.is_empty()).then(|| model.remove(0)).map(|(k, v, s, _)| (k, v, s));
+                        assert_eq!(m.pop_oldest(), want);
+                    }
+                    _ => {
+                        if step % 97 == 0 {
+                            model_cap = 1 + r.below(12);
+                            let got = m.set_cap(model_cap);
+                            let mut want = Vec::new();
+                            while model.len() > model_cap {
+                                evicted += 1;
+                                let (k, v, ..) = model.remove(0);
+                                want.push((k, v));
+                            }
+                            assert_eq!(got, want);
+                        }
+                    }
+                }
+                sort(&mut model);
+                assert_eq!(m.len(), model.len());
+                assert_eq!(m.evicted(), evicted);
+                assert_eq!(m.oldest(), model.first().map(|e| (&e.0, e.2)));
+                assert_eq!(
+                    m.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+                    model.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>()
+                );
+                let up_to = r.below(60) as i64;
+                assert_eq!(
+                    m.keys_up_to(up_to).copied().collect::<Vec<_>>(),
+                    model.iter().filter(|e| e.2 <= up_to).map(|e| e.0).collect::<Vec<_>>()
+                );
+                assert!(m.heap.len() <= 2 * m.len() + HEAP_SLACK + 1, "heap {} for {}", m.heap.len(), m.len());
+            }
+        }
+    }
+
+    #[test]
+    fn keyed_hashers_differ_between_maps() {
+        // Keys come from the process's random keys, fresh per map: no fixed, guessable
+        // order that crafted keys could collide in.
+        let (a, b) = (Keyed::default(), Keyed::default());
+        assert_ne!(a.hash_one(42u64), b.hash_one(42u64));
+        assert_eq!(a.hash_one(42u64), a.hash_one(42u64));
     }
 
     #[test]
