@@ -22,6 +22,7 @@ use crate::apikey::{self, Role};
 use crate::auth::{Audit, Caller};
 use crate::error::ApiError;
 use crate::events::EventKind;
+use crate::pipeline::Operator;
 use crate::state::AppState;
 
 /// Shortest block or silence.
@@ -336,6 +337,7 @@ pub async fn create_silence(
         removed_by: None,
     };
     state.store.insert_silence(&s).await?;
+    state.pipeline.command(Operator::AddSilence(Box::new(s.clone()))).await;
     audit.note(format!(
         "silence {} for {}: category={} agent={} source={}",
         s.id,
@@ -378,6 +380,7 @@ pub async fn delete_silence(
         (c, Some(s)) => {
             audit.note(format!("remove silence {id}{}", if c == Change::Done { "" } else { ": already removed" }));
             if c == Change::Done {
+                state.pipeline.command(Operator::RemoveSilence(id)).await;
                 state.events.publish(EventKind::Silence, &serde_json::json!({"action": "removed", "silence": &s}));
             }
             Ok(Json(s))

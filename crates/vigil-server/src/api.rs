@@ -23,6 +23,7 @@ use crate::apikey::Role;
 use crate::auth::{Audit, Caller};
 use crate::error::ApiError;
 use crate::events::EventKind;
+use crate::pipeline::Operator;
 use crate::state::AppState;
 
 // ---- plumbing ------------------------------------------------------------------------
@@ -583,6 +584,9 @@ async fn change_alert(
         (Change::Missing, _) | (_, None) => return Err(ApiError::not_found(format!("no alert {id}"))),
         (c, Some(v)) => (c, v),
     };
+    // The pipeline's record follows (also when storage had it already: a resend is harmless).
+    let op = if what == "acknowledge" { Operator::Acknowledge(id) } else { Operator::Resolve(id) };
+    state.pipeline.command(op).await;
     if change == Change::Done {
         audit.note(format!("{what} alert {id} ({})", view.stored.alert.category));
         state.events.publish(EventKind::AlertUpdate, &view);

@@ -1,7 +1,9 @@
 //! The server's alert pipeline task: one [`vigil_pipeline::Pipeline`], owned by one tokio
 //! task, fed from ingest through a bounded queue and ticked once a second with the server
 //! clock. Its events become stored alerts, stored incidents, live events, agent status
-//! changes and (for now) notification log lines.
+//! changes and (for now) notification log lines. Operator actions taken through the API
+//! (acknowledge or resolve a stored alert, add or remove a silence) come through the same
+//! queue as [`Operator`] inputs, so the pipeline's own records and silences follow them.
 //!
 //! **Must not** block or slow ingest: inputs are offered with `try_send`, and when the queue
 //! is full they are dropped from the pipeline only (everything is stored before it is
@@ -22,9 +24,10 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use vigil_model::{AgentId, AgentInfo, Alert, AlertResolved, Item};
 use vigil_pipeline::{
-    Incident, IncidentKind, MetricBatch, Pipeline, PipelineConfig, PipelineEvent, PipelineState, ResolveReason, Subject,
+    Incident, IncidentKind, IpNet, MetricBatch, Pipeline, PipelineConfig, PipelineEvent, PipelineState, ResolveReason,
+    SilenceMatcher, SilenceSpec, Subject,
 };
-use vigil_store::{IncidentRow, IncidentStatus, Store};
+use vigil_store::{IncidentRow, IncidentStatus, SilenceRow, Store};
 
 use crate::events::{EventKind, new_alert_view};
 use crate::state::AppState;
@@ -52,7 +55,30 @@ pub enum Input {
     Heartbeat(AgentId, Box<AgentInfo>),
     /// Metric values.
     Metrics(MetricBatch),
+    /// Something people did through the API.
+    Operator(Operator),
 }
+
+/// An operator action taken through the API on stored alerts or silences, passed on so the
+/// pipeline's own records and silences follow (an acknowledged alert stays acknowledged
+/// while it keeps counting; a silence mutes the pipeline's notifications and marks its
+/// records and incidents as silenced).
+#[derive(Debug)]
+pub enum Operator {
+    /// The stored alert with this id was acknowledged: so is the pipeline record whose
+    /// first or latest occurrence it is (other occurrences are not indexed).
+    Acknowledge(Uuid),
+    /// The stored alert with this id was resolved: so is that record.
+    Resolve(Uuid),
+    /// A silence was stored: the pipeline keeps it under the same id.
+    AddSilence(Box<SilenceRow>),
+    /// The stored silence with this id was removed.
+    RemoveSilence(Uuid),
+}
+
+/// How long an operator action may wait for room in a full queue before it is given up
+/// (counted in [`PipelineCounters::dropped`] and logged).
+const OPERATOR_WAIT: Duration = Duration::from_secs(5);
 
 /// What the pipeline task did, for logs and `/metrics`.
 #[derive(Debug, Default)]
@@ -105,6 +131,29 @@ impl PipelineFeed {
         }
     }
 
+    /// Passes an operator action to the pipeline. Unlike ingest it waits for room in the
+    /// queue (people act rarely, and an action silently lost would leave the pipeline
+    /// notifying what was silenced), but at most [`OPERATOR_WAIT`].
+    pub async fn command(&self, op: Operator) {
+        match tokio::time::timeout(OPERATOR_WAIT, self.tx.send(Input::Operator(op))).await {
+            Ok(Ok(())) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("alert pipeline stopped: an operator action reached storage but not the pipeline");
+            }
+            Err(_) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    wait_secs = OPERATOR_WAIT.as_secs(),
+                    "alert pipeline queue full: an operator action reached storage but not the pipeline (raise \
+                     pipeline.queue if this persists)"
+                );
+            }
+        }
+    }
+
     /// Inputs waiting in the queue now.
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity().saturating_sub(self.tx.capacity())
@@ -141,8 +190,46 @@ pub fn channel(capacity: usize) -> (PipelineFeed, mpsc::Receiver<Input>) {
 }
 
 /// The pipeline continuing from the state saved in `store`, or a fresh one when none is
-/// saved or the saved one does not decode (reported as a warning naming the problem).
+/// saved or the saved one does not decode (reported as a warning naming the problem); its
+/// silences are then made to match the silences in force in `store` (see [`sync_silences`]).
 pub async fn restore(store: &Store, cfg: PipelineConfig) -> Result<Pipeline, vigil_pipeline::ConfigError> {
+    let mut p = restore_state(store, cfg).await?;
+    sync_silences(&mut p, store, Utc::now()).await;
+    Ok(p)
+}
+
+/// Makes the pipeline's silences those in force in the database: one removed while the
+/// server was down, or one whose operator command was given up on a full queue, is
+/// corrected at the next start. A database error leaves the pipeline's own copy in place.
+async fn sync_silences(p: &mut Pipeline, store: &Store, now: DateTime<Utc>) {
+    let stored = match store.silences(now, false, vigil_store::PAGE_LIMIT_MAX).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the stored silences; the pipeline keeps the silences it saved");
+            return;
+        }
+    };
+    let keep: HashSet<Uuid> = stored.iter().map(|r| r.id).collect();
+    let gone: Vec<Uuid> = p.silences().iter().map(|s| s.id).filter(|id| !keep.contains(id)).collect();
+    for id in gone {
+        // Listed just above, so it is there.
+        let _ = p.remove_silence(id);
+    }
+    for row in &stored {
+        match silence_spec(row) {
+            Some(spec) => {
+                if let Err(e) = p.add_silence_with_id(row.id, spec, now) {
+                    tracing::warn!(silence = %row.id, error = %e, "a stored silence is not applied to the alert pipeline");
+                }
+            }
+            None => {
+                tracing::warn!(silence = %row.id, "a stored silence does not read as a pipeline silence; not applied")
+            }
+        }
+    }
+}
+
+async fn restore_state(store: &Store, cfg: PipelineConfig) -> Result<Pipeline, vigil_pipeline::ConfigError> {
     let saved = match store.load_pipeline_state().await {
         Ok(s) => s,
         Err(e) => {
@@ -251,6 +338,7 @@ impl Task {
             }
             Input::Heartbeat(agent, info) => p.heartbeat(&agent, Some(&info), now, out),
             Input::Metrics(batch) => p.ingest_metrics(&batch, now, out),
+            Input::Operator(op) => operate(p, op, now, out),
         }
     }
 
@@ -352,6 +440,45 @@ impl Task {
             }
         }
     }
+}
+
+/// Applies an operator action to the pipeline. What it does not hold (a record already
+/// resolved or forgotten, a silence already gone) is not an error: storage has the action.
+fn operate(p: &mut Pipeline, op: Operator, now: DateTime<Utc>, out: &mut Vec<PipelineEvent>) {
+    let outcome = match op {
+        Operator::Acknowledge(alert) => match p.record_of_alert(alert) {
+            Some(r) => p.acknowledge(Subject::Alert(r), now, out),
+            None => Ok(()),
+        },
+        Operator::Resolve(alert) => match p.record_of_alert(alert) {
+            Some(r) => p.resolve(Subject::Alert(r), now, out),
+            None => Ok(()),
+        },
+        Operator::AddSilence(row) => match silence_spec(&row) {
+            Some(spec) => p.add_silence_with_id(row.id, spec, now).map(|_| ()),
+            None => {
+                tracing::warn!(silence = %row.id, "a stored silence does not read as a pipeline silence; not applied");
+                Ok(())
+            }
+        },
+        Operator::RemoveSilence(id) => match p.remove_silence(id) {
+            Ok(_) | Err(vigil_pipeline::PipelineError::NoSuchSilence(_)) => Ok(()),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(error = %e, "operator action not applied to the alert pipeline");
+    }
+}
+
+/// The pipeline's form of a stored silence (the API validated its fields when storing it).
+fn silence_spec(row: &SilenceRow) -> Option<SilenceSpec> {
+    let matcher = SilenceMatcher {
+        category: row.category.as_deref().map(str::parse).transpose().ok()?,
+        agent: row.agent.as_deref().map(|a| AgentId::new(a.to_owned())).transpose().ok()?,
+        source: row.source.as_deref().map(str::parse::<IpNet>).transpose().ok()?,
+    };
+    Some(SilenceSpec { matcher, expires_at: row.expires_at, comment: row.comment.clone() })
 }
 
 /// The stored form of a pipeline incident (`updated_at` = `now`, the server clock).
@@ -498,6 +625,45 @@ mod tests {
         a.agent = AgentId::new("a1").ok();
         a.src_ip = "192.0.2.1".parse().ok();
         a
+    }
+
+    #[tokio::test]
+    async fn restore_makes_the_pipeline_silences_those_in_force_in_the_database() {
+        let (_dir, store) = store().await;
+        let now = Utc::now();
+        let row = |id: Uuid, source: &str| SilenceRow {
+            id,
+            category: Some("port_scan".into()),
+            agent: None,
+            source: Some(source.into()),
+            comment: "maintenance".into(),
+            created_at: now,
+            created_by: "ops".into(),
+            expires_at: now + chrono::Duration::hours(1),
+            removed_at: None,
+            removed_by: None,
+        };
+        let (kept, removed, missed) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        // The pipeline saved two silences; one of them was removed while the server was down,
+        // and a third was stored but its command never reached the pipeline.
+        let mut p = Pipeline::new(PipelineConfig::default()).unwrap();
+        for id in [kept, removed] {
+            p.add_silence_with_id(id, silence_spec(&row(id, "10.0.0.0/8")).unwrap(), now).unwrap();
+        }
+        store.save_pipeline_state(&serde_json::to_string(p.state()).unwrap(), now).await.unwrap();
+        for id in [kept, removed, missed] {
+            store.insert_silence(&row(id, "192.0.2.0/24")).await.unwrap();
+        }
+        store.remove_silence(removed, "ops", now).await.unwrap();
+        let back = restore(&store, PipelineConfig::default()).await.unwrap();
+        let mut ids: Vec<Uuid> = back.silences().iter().map(|s| s.id).collect();
+        ids.sort();
+        let mut want = vec![kept, missed];
+        want.sort();
+        assert_eq!(ids, want);
+        // The stored form wins: the kept silence now matches what the database says.
+        let k = back.silences().iter().find(|s| s.id == kept).unwrap();
+        assert_eq!(k.matcher.source.map(|n| n.to_string()).as_deref(), Some("192.0.2.0/24"));
     }
 
     #[tokio::test]
