@@ -8,10 +8,17 @@
 //! the two: a tool reusing one connection for many passwords is caught by the replies, one
 //! opening a connection per password (SSH, RDP: encrypted, no readable reply) by the SYNs,
 //! and a failed login on its own connection counts once, not twice.
+//!
+//! **HTTP authentication** (Basic, Digest, NTLM: hydra's `http-get`, WinRM), on any port: a
+//! `401` reply counts as a failed login when the request before it carried credentials
+//! that differ from the previous ones on that (client, server, port). A guessing tool
+//! changes the password on every try; a client polling with one expired token repeats the
+//! same credentials and counts once. Only a keyed 64-bit hash of the `Authorization` value
+//! is kept, in memory, to tell credentials apart; never the value.
 
 use std::net::IpAddr;
 
-use vigil_decode::{MacAddr, Transport, cleartext};
+use vigil_decode::{MacAddr, Tcp, Transport, cleartext, http};
 use vigil_model::{Alert, Category};
 
 use crate::config::{BruteForceConfig, nanos};
@@ -33,6 +40,27 @@ struct BfState {
     failures: u32,
     fired: bool,
     mac: Option<MacAddr>,
+    /// Keyed hash of the last HTTP credentials sent (0: none yet).
+    last_cred: u64,
+    /// New HTTP credentials were sent and no reply has been counted for them yet.
+    cred_pending: bool,
+    /// The failures are HTTP `401` replies.
+    http: bool,
+}
+
+impl BfState {
+    fn new(now: i64) -> Self {
+        BfState {
+            win_start: now,
+            conns: 0,
+            failures: 0,
+            fired: false,
+            mac: None,
+            last_cred: 0,
+            cred_pending: false,
+            http: false,
+        }
+    }
 }
 
 pub(crate) struct BruteForce {
@@ -40,6 +68,13 @@ pub(crate) struct BruteForce {
     window: i64,
     ports: PortSet,
     table: Table<BfKey, BfState>,
+    /// Keys the credential fingerprints (a random seed per engine, like the tables').
+    cred_hasher: Hasher,
+}
+
+/// An HTTP status line saying 401 Unauthorized.
+fn is_http_401(payload: &[u8]) -> bool {
+    payload.starts_with(b"HTTP/1.") && payload.get(8..13).is_some_and(|s| s == b" 401 " || s == b" 401\r")
 }
 
 /// Service name for the evidence.
@@ -109,6 +144,7 @@ impl BruteForce {
             window: nanos(c.window_secs),
             ports: PortSet::new(&c.ports),
             table: Table::with_budget(budget, h),
+            cred_hasher: h.clone(),
         }
     }
 
@@ -125,35 +161,32 @@ impl BruteForce {
         let (Some(src), Some(dst)) = (k.src, k.dst) else { return };
         let now = k.now();
         let window = self.window;
-        let (key, conn, fails, mac) = if t.flags.is_syn_only() && self.ports.contains(t.dst_port) {
-            (BfKey { client: src, server: dst, port: t.dst_port }, 1, 0, k.src_mac)
-        } else if !t.payload.is_empty() && self.ports.contains(t.src_port) {
-            let f = failures_in(t.src_port, t.payload);
-            if f == 0 {
-                return;
-            }
-            (BfKey { client: dst, server: src, port: t.src_port }, 0, f, None)
+        let (key, conn, fails, mac, via_http) = if t.flags.is_syn_only() && self.ports.contains(t.dst_port) {
+            (BfKey { client: src, server: dst, port: t.dst_port }, 1, 0, k.src_mac, false)
+        } else if t.payload.is_empty() {
+            return;
+        } else if let Some(f) =
+            self.ports.contains(t.src_port).then(|| failures_in(t.src_port, t.payload)).filter(|f| *f > 0)
+        {
+            (BfKey { client: dst, server: src, port: t.src_port }, 0, f, None, false)
+        } else if self.http_failure(k, src, dst, t, now) {
+            (BfKey { client: dst, server: src, port: t.src_port }, 0, 1, None, true)
         } else {
             return;
         };
-        let (e, _) = self.table.get_or_insert_with(key, || BfState {
-            win_start: now,
-            conns: 0,
-            failures: 0,
-            fired: false,
-            mac: None,
-        });
+        let (e, _) = self.table.get_or_insert_with(key, || BfState::new(now));
         if roll(&mut e.win_start, now, window) {
-            *e = BfState { win_start: now, conns: 0, failures: 0, fired: false, mac: None };
+            *e = BfState { last_cred: e.last_cred, ..BfState::new(now) };
         }
         e.conns += conn;
         e.failures += fails;
+        e.http |= via_http;
         e.mac = mac.or(e.mac);
         let attempts = e.conns.max(e.failures);
         if !e.fired && attempts >= self.attempts {
             e.fired = true;
             let e = *e;
-            let service = service_name(key.port);
+            let service = if e.http { "http" } else { service_name(key.port) };
             em.fire(
                 k.at,
                 Key::new(Category::BruteForce, Some(key.client), Some(key.server), u64::from(key.port)),
@@ -177,6 +210,39 @@ impl BruteForce {
                 },
             );
         }
+    }
+}
+
+impl BruteForce {
+    /// Notes the credentials of an HTTP request; true for a `401` reply to credentials not
+    /// counted yet (see the module docs). Touches the table only for requests that carry
+    /// an `Authorization` header and for 401s on pairs that sent one.
+    fn http_failure(&mut self, k: &Pkt, src: IpAddr, dst: IpAddr, t: &Tcp, now: i64) -> bool {
+        if is_http_401(t.payload) {
+            let key = BfKey { client: dst, server: src, port: t.src_port };
+            return match self.table.get_mut(&key) {
+                Some(e) if e.cred_pending => {
+                    e.cred_pending = false;
+                    true
+                }
+                _ => false,
+            };
+        }
+        if !http::looks_like_request(t.payload) {
+            return false;
+        }
+        let Some(auth) = http::parse_request(t.payload).ok().and_then(|r| r.header("authorization")) else {
+            return false;
+        };
+        let fp = self.cred_hasher.hash_one(auth).max(1);
+        let (e, _) =
+            self.table.get_or_insert_with(BfKey { client: src, server: dst, port: t.dst_port }, || BfState::new(now));
+        if e.last_cred != fp {
+            e.last_cred = fp;
+            e.cred_pending = true;
+        }
+        e.mac = k.src_mac.or(e.mac);
+        false
     }
 }
 

@@ -333,3 +333,45 @@ fn brute_force_counts_ftp_530_replies_on_one_connection() {
     assert_eq!(b.evidence["connections"], 1);
     none(&run(&replies(29)), Category::BruteForce);
 }
+
+/// `n` HTTP requests to 10.0.0.80:8080, each answered `401`: with a new password each time
+/// (a guessing tool), or the same credentials every time (a client polling with a stale
+/// token).
+fn http_401s(n: u32, new_password_each_time: bool) -> Trace {
+    let mut t = Trace::new();
+    for i in 0..n {
+        let pass = if new_password_each_time { format!("guess{i}") } else { "stale".to_owned() };
+        let cred = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("admin:{pass}"));
+        let req = format!("GET /admin HTTP/1.1\r\nHost: 10.0.0.80\r\nAuthorization: Basic {cred}\r\n\r\n");
+        let sport = 40000 + i as u16;
+        let ts = f64::from(i) * 0.5;
+        t.push((
+            ts,
+            TcpPacket::new("10.0.0.9", sport, "10.0.0.80", 8080).flags(flags::PSH_ACK).payload(req.as_bytes()).build(),
+        ));
+        let resp = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n\r\n";
+        t.push((
+            ts + 0.01,
+            TcpPacket::new("10.0.0.80", 8080, "10.0.0.9", sport).flags(flags::PSH_ACK).payload(resp).build(),
+        ));
+    }
+    t
+}
+
+#[test]
+fn http_basic_auth_guessing_is_brute_force() {
+    let a = run(&http_401s(30, true));
+    let b = one(&a, Category::BruteForce, ip("10.0.0.9"), ip("10.0.0.80"));
+    assert_eq!(b.evidence["failed_logins"], 30);
+    assert_eq!(b.evidence["service"], "http");
+    assert_eq!(b.dst_port, Some(8080));
+    // The evidence holds counts, never the credentials.
+    let text = serde_json::to_string(b).unwrap();
+    assert!(!text.contains("guess") && !text.contains("YWRtaW46"), "{text}");
+    none(&run(&http_401s(29, true)), Category::BruteForce);
+}
+
+#[test]
+fn a_client_repeating_one_rejected_token_is_not_brute_force() {
+    none(&run(&http_401s(100, false)), Category::BruteForce);
+}
