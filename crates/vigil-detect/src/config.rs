@@ -428,7 +428,8 @@ pub struct BruteForceConfig {
     pub enabled: bool,
     /// Attempts from one source to one service in the window (default 30). Attempts are
     /// the larger of new connections (SYN) and failed-login replies (FTP 530, SMTP 535,
-    /// POP3 -ERR, IMAP NO, Telnet "Login incorrect").
+    /// POP3 -ERR, IMAP NO, Telnet "Login incorrect", MySQL, PostgreSQL and Redis refusals,
+    /// and, on any port, HTTP 401 replies to credentials that changed since the last try).
     pub attempts: u32,
     /// Window in seconds (default 30).
     pub window_secs: f64,
