@@ -4,7 +4,8 @@
 //! Three watchers see one small, scripted attack on a made-up network:
 //!
 //! - `demo-agent` (a workstation, 10.0.0.5): an FTP login in clear text, a plain HTTP
-//!   request, a DNS tunnel, a shell on a backdoor port and a TLS 1.0 session;
+//!   request, a DNS tunnel, a shell on a backdoor port, a TLS 1.0 session, then the
+//!   workstation itself sweeping its subnet for SMB (lateral movement);
 //! - `demo-web` (in front of the web server 10.0.0.10): a port scan and a SYN flood from
 //!   203.0.113.66, a second scanner, and an HTTP Basic login;
 //! - `demo-db` (next to the database host 10.0.0.20, same segment as 10.0.0.10): an ICMP
@@ -51,7 +52,7 @@ impl DemoHost {
     /// One line on what it sees, for the banner.
     pub fn story(self) -> &'static str {
         match self {
-            DemoHost::Local => "clear-text FTP login, plain HTTP, DNS tunnel, backdoor port, TLS 1.0",
+            DemoHost::Local => "clear-text FTP login, plain HTTP, DNS tunnel, backdoor port, TLS 1.0, SMB sweep",
             DemoHost::Web => "port scans and a SYN flood against 10.0.0.10, an HTTP Basic login",
             DemoHost::Db => "ICMP and SYN floods against 10.0.0.10, an SSH brute force on 10.0.0.20",
         }
@@ -180,6 +181,13 @@ fn local(t: &mut Trace) {
         443,
         &[(true, &tls_client_hello("legacy.example.net")), (false, &hello)],
     );
+    // The workstation sweeps its subnet for SMB: 40 hosts, none answering, in 0.8 s
+    // (threshold: 32 unanswered hosts in 10 s).
+    for i in 0..40u16 {
+        let host = format!("10.0.0.{}", 100 + i);
+        let syn = TcpPacket::new(me, 49000 + i, &host, 445).flags(flags::SYN).seq(u32::from(i) * 7919).build();
+        t.at(3.5 + f64::from(i) * 0.02, syn);
+    }
 }
 
 fn web(t: &mut Trace) {
@@ -249,8 +257,12 @@ mod tests {
         use Category::*;
         let t0 = 1_790_000_000_000_000_000;
         let local = detect(DemoHost::Local, t0);
-        let want = [PlaintextCredentials, InsecureProtocol, UnencryptedHttp, DnsTunnel, SuspiciousPort, WeakTls];
+        let want =
+            [PlaintextCredentials, InsecureProtocol, UnencryptedHttp, DnsTunnel, SuspiciousPort, WeakTls, PortScan];
         assert_eq!(categories(&local), want.into_iter().collect(), "{local:#?}");
+        let sweep = local.iter().find(|a| a.category == PortScan).unwrap();
+        assert_eq!((sweep.src_ip, sweep.dst_ip), (Some("10.0.0.5".parse().unwrap()), None));
+        assert_eq!(sweep.evidence["scan_type"], "host_sweep");
         let web = detect(DemoHost::Web, t0);
         let want = [PortScan, SynFlood, PlaintextCredentials, UnencryptedHttp];
         assert_eq!(categories(&web), want.into_iter().collect(), "{web:#?}");
