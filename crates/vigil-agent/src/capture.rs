@@ -501,8 +501,8 @@ impl Detector {
         for m in &batch.meta {
             let Some(data) = batch.data.get(m.start..m.start + m.len) else { continue };
             let frame = Frame { ts_nanos: m.ts_nanos, link_type: m.link_type, orig_len: m.orig_len, data };
-            self.engine.process(&frame, alerts);
-            acc.observe(m.link_type, data, m.orig_len, m.direction);
+            let packet = self.engine.process_and_decode(&frame, alerts);
+            acc.observe(packet.as_ref(), m.orig_len, m.direction);
         }
         self.counters.analyzed.fetch_add(batch.meta.len() as u64, Ordering::Relaxed);
     }

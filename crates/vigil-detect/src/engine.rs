@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use vigil_decode::{LinkType, Outcome, decode};
+use vigil_decode::{LinkType, Outcome, Packet, decode};
 use vigil_model::{Alert, Category};
 
 use crate::blocklist::Blocklist;
@@ -349,6 +349,13 @@ impl Engine {
     /// Processes one frame; alerts it raises are appended to `out` in canonical order
     /// ([`crate::alert_order`]). Never panics, whatever the bytes.
     pub fn process(&mut self, f: &Frame<'_>, out: &mut Vec<Alert>) {
+        self.process_and_decode(f, out);
+    }
+
+    /// Like [`Engine::process`], and returns the decoded frame (`None` when its link type
+    /// is not supported), for a caller that needs more of the packet than the alerts (the
+    /// agent's traffic statistics) without decoding it a second time.
+    pub fn process_and_decode<'a>(&mut self, f: &Frame<'a>, out: &mut Vec<Alert>) -> Option<Packet<'a>> {
         let seq = self.stats.packets;
         let st = &mut self.stats;
         st.packets += 1;
@@ -361,7 +368,7 @@ impl Engine {
         let now = self.clock.advance(f.ts_nanos);
         let Ok(p) = decode(LinkType(f.link_type), f.data) else {
             self.stats.decode_errors += 1;
-            return;
+            return None;
         };
         match p.outcome() {
             Outcome::Complete => {}
@@ -433,6 +440,7 @@ impl Engine {
                 *self.stats.alerts.entry(a.category).or_default() += 1;
             }
         }
+        Some(p)
     }
 
     /// Processes one frame and returns its alerts (allocates; [`Engine::process`] reuses

@@ -199,6 +199,9 @@ pub struct BaselineConfig {
 impl Default for BaselineConfig {
     fn default() -> Self {
         use crate::metrics::*;
+        // Volumes and rates: heavy-tailed, so baselined on a log scale, and watched for spikes.
+        const VOLUMES: [&str; 8] =
+            [DISK_IO, BYTES_IN, BYTES_OUT, PACKETS, NEW_CONNS, CAPTURE_PACKETS, CAPTURE_BYTES_IN, CAPTURE_BYTES_OUT];
         Self {
             k: 4.0,
             sustain_secs: 30,
@@ -216,36 +219,10 @@ impl Default for BaselineConfig {
             profile_days: 7,
             profile_half_life_secs: 600,
             rel_scale_floor: 0.005,
-            log_metrics: [
-                DISK_IO,
-                BYTES_IN,
-                BYTES_OUT,
-                PACKETS,
-                NEW_CONNS,
-                CAPTURE_PACKETS,
-                CAPTURE_BYTES_IN,
-                CAPTURE_BYTES_OUT,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            log_metrics: VOLUMES.iter().map(|s| s.to_string()).collect(),
             abs_scale_floor: vec![(ALERT_RATE.to_string(), 0.05), ("*".to_string(), 1e-6)],
             direction: Direction::Up,
-            spike_metrics: [
-                CPU,
-                MEMORY,
-                DISK_IO,
-                BYTES_IN,
-                BYTES_OUT,
-                PACKETS,
-                NEW_CONNS,
-                CAPTURE_PACKETS,
-                CAPTURE_BYTES_IN,
-                CAPTURE_BYTES_OUT,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            spike_metrics: [CPU, MEMORY].iter().chain(&VOLUMES).map(|s| s.to_string()).collect(),
         }
     }
 }

@@ -38,27 +38,34 @@ pub fn screenshot_dir() -> PathBuf {
     d
 }
 
-struct Chrome {
-    browser: Browser,
-    handler: tokio::task::JoinHandle<()>,
+/// A headless Chromium with a fresh profile, and the task driving its DevTools connection.
+pub(crate) struct Chrome {
+    pub(crate) browser: Browser,
+    pub(crate) handler: tokio::task::JoinHandle<()>,
     _profile: tempfile::TempDir,
 }
 
-async fn launch(exe: &Path) -> Chrome {
+/// Starts Chromium at `exe` headless, 1280 × 860, with `extra` command-line switches.
+pub(crate) async fn launch(exe: &Path, extra: &[&str]) -> Chrome {
     let profile = tempfile::tempdir().unwrap();
     let config = BrowserConfig::builder()
         .chrome_executable(exe)
         .disable_default_args()
         .no_sandbox()
-        .args([
-            "disable-gpu",
-            "no-first-run",
-            "disable-background-networking",
-            "disable-component-update",
-            "disable-sync",
-            "disable-quic",
-            "disable-dev-shm-usage",
-        ])
+        .args(
+            [
+                "disable-gpu",
+                "no-first-run",
+                "disable-background-networking",
+                "disable-component-update",
+                "disable-sync",
+                "disable-quic",
+                "disable-dev-shm-usage",
+            ]
+            .iter()
+            .chain(extra)
+            .copied(),
+        )
         .user_data_dir(profile.path())
         .window_size(1280, 860)
         .viewport(Viewport { width: 1280, height: 860, device_scale_factor: Some(1.0), ..Viewport::default() })
@@ -272,7 +279,7 @@ async fn dashboard_in_headless_chromium() {
     send(&mut other, db).await;
     seed_incidents(&env).await;
 
-    let chrome = launch(&exe).await;
+    let chrome = launch(&exe, &[]).await;
     let page = chrome.browser.new_page("about:blank").await.unwrap();
     let errors = Errors::watch(&page).await;
     page.goto(env.url("/")).await.unwrap();

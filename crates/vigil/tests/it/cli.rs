@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn vigil() -> Command {
@@ -102,25 +102,22 @@ fn server_without_pki_says_what_to_run() {
     assert!(err.contains("vigil certs init --dir"), "{err}");
 }
 
-/// The README's first command: within 30 s the demo shows agent metrics, alerts of at
-/// least three categories from its demo agents (their replayed synthetic attack) and an
-/// incident through the API, and it stops cleanly on SIGINT.
-#[test]
-fn demo_shows_metrics_alerts_and_an_incident_within_thirty_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let demo_dir = dir.path().join("demo");
+/// Starts `vigil demo` in `demo_dir` on a free port; returns it with the API key and the
+/// server URL it printed.
+pub(crate) fn start_demo(demo_dir: &Path) -> (Child, String, String) {
     let mut child = vigil()
         .args(["demo", "--dir", demo_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut key, mut base) = (None, None);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut key, mut base, mut line) = (None, None, String::new());
     while key.is_none() || base.is_none() {
-        let Some(Ok(line)) = lines.next() else { panic!("demo exited before printing its URL and key") };
+        line.clear();
+        if !matches!(out.read_line(&mut line), Ok(n) if n > 0) {
+            panic!("demo exited before printing its URL and key");
+        }
         if let Some(k) = line.trim().strip_prefix("API key:") {
             key = Some(k.trim().to_owned());
         }
@@ -128,7 +125,20 @@ fn demo_shows_metrics_alerts_and_an_incident_within_thirty_seconds() {
             base = Some(u.trim().to_owned());
         }
     }
-    let (key, base) = (key.unwrap(), base.unwrap());
+    // Kept open: the demo goes on printing, and a closed pipe would fail its writes.
+    child.stdout = Some(out.into_inner());
+    (child, key.unwrap(), base.unwrap())
+}
+
+/// The README's first command: within 30 s the demo shows agent metrics, alerts of at
+/// least three categories from its demo agents (their replayed synthetic attack) and an
+/// incident through the API, and it stops cleanly on SIGINT.
+#[test]
+fn demo_shows_metrics_alerts_and_an_incident_within_thirty_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let started = Instant::now();
+    let (mut child, key, base) = start_demo(&demo_dir);
     let ca = std::fs::read(demo_dir.join("pki/ca.crt")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let demo_agents = ["demo-agent", "demo-web", "demo-db"];

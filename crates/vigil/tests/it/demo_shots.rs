@@ -7,15 +7,11 @@
 //! `cargo test -p vigil --test it -- --ignored demo_shots`, then shrink the PNGs into
 //! `docs/screenshots/` (see docs/screenshots/README.md).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::page::{Page, ScreenshotParams};
-use futures_util::StreamExt;
 use vigil_testkit::eventually;
 
 async fn until(page: &Page, expr: &str) -> bool {
@@ -39,54 +35,15 @@ async fn demo_screenshots() {
     std::fs::create_dir_all(&out).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .env("VIGIL_LOG", "warn")
-        .args(["demo", "--dir", demo_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let started = Instant::now();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut key, mut base) = (None, None);
-    while key.is_none() || base.is_none() {
-        let line = lines.next().expect("demo exited before printing its URL and key").unwrap();
-        if let Some(k) = line.trim().strip_prefix("API key:") {
-            key = Some(k.trim().to_owned());
-        }
-        if let Some(u) = line.trim().strip_prefix("Server:") {
-            base = Some(u.trim().to_owned());
-        }
-    }
-    let (key, base) = (key.unwrap(), base.unwrap());
+    let (mut child, key, base) = crate::cli::start_demo(&demo_dir);
     // Charts cover 15 minutes: a longer wait (VIGIL_SHOTS_AFTER, seconds) fills more of them.
     let after = std::env::var("VIGIL_SHOTS_AFTER").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     tokio::time::sleep(Duration::from_secs(after).saturating_sub(started.elapsed())).await;
 
-    let profile = tempfile::tempdir().unwrap();
-    let config = BrowserConfig::builder()
-        .chrome_executable(&exe)
-        .disable_default_args()
-        .no_sandbox()
-        .args([
-            "disable-gpu",
-            "no-first-run",
-            "disable-background-networking",
-            "disable-component-update",
-            "disable-sync",
-            "disable-dev-shm-usage",
-            // The demo's CA is not in the fresh profile; this browser only ever visits it.
-            "ignore-certificate-errors",
-        ])
-        .user_data_dir(profile.path())
-        .window_size(1280, 860)
-        .viewport(Viewport { width: 1280, height: 860, device_scale_factor: Some(1.0), ..Viewport::default() })
-        .launch_timeout(Duration::from_secs(60))
-        .request_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let (mut browser, mut handler) = Browser::launch(config).await.unwrap();
-    let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    // The demo's CA is not in the fresh profile; this browser only ever visits the demo.
+    let chrome = crate::browser::launch(&exe, &["ignore-certificate-errors"]).await;
+    let (mut browser, handler) = (chrome.browser, chrome.handler);
     let page = browser.new_page(format!("{base}/")).await.unwrap();
     assert!(until(&page, "document.getElementById('login').hidden === false").await, "no login form");
     page.find_element("#login-key").await.unwrap().click().await.unwrap().type_str(&key).await.unwrap();
