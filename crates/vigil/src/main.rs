@@ -333,7 +333,9 @@ async fn demo(d: cli::DemoArgs) -> Result<()> {
             }
         }
     }
-    println!("Stopping…");
+    // Not `println!`: with stdout piped to a reader that has gone (`vigil demo | head`), it
+    // would panic here and skip the clean shutdown below.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), "Stopping…\n".as_bytes());
     for agent in agents {
         agent.shutdown().await;
     }
