@@ -28,6 +28,7 @@ pub fn decode_frame(data: &[u8]) {
         return;
     };
     let lt = FUZZ_LINK_TYPES[usize::from(sel) % FUZZ_LINK_TYPES.len()];
+    let _ = crate::hint::flow_tuple(lt, frame);
     let Ok(mut p) = crate::decode(lt, frame) else {
         return;
     };

@@ -3,7 +3,9 @@
 //! Ports first ([`by_port`]), content second ([`sniff`]): HTTP on tcp/22 or TLS on
 //! tcp/8080 is found by content, and both checks cost a few comparisons.
 
-use crate::http;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::{LinkType, http};
 
 /// An application protocol this crate can parse (or recognise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +75,72 @@ pub fn sniff(payload: &[u8]) -> Option<AppProtocol> {
         _ if http::looks_like_request(payload) => Some(AppProtocol::Http),
         _ => None,
     }
+}
+
+/// The addresses and ports of a TCP or UDP packet, read at fixed offsets without a full
+/// decode: enough for a caller to warm its per-flow state for a packet it will decode
+/// next (see `vigil_detect::Engine::prefetch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowTuple {
+    /// IP protocol number ([`IPPROTO_TCP`] or [`IPPROTO_UDP`]).
+    pub protocol: u8,
+    /// Source address.
+    pub src: IpAddr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+/// The [`FlowTuple`] of an Ethernet II (up to two VLAN tags) or raw-IP frame carrying an
+/// unfragmented TCP or UDP packet over IPv4 or IPv6 (no extension headers); `None` for
+/// anything else. A hint only: [`crate::decode`] is the authority, and a wrong or
+/// missing hint costs a cache miss, never a wrong result.
+pub fn flow_tuple(link: LinkType, frame: &[u8]) -> Option<FlowTuple> {
+    let ip = match link {
+        LinkType::ETHERNET => {
+            let mut at = 12;
+            let mut ethertype = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+            for _ in 0..2 {
+                if ethertype != 0x8100 && ethertype != 0x88a8 {
+                    break;
+                }
+                at += 4;
+                ethertype = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+            }
+            if ethertype != 0x0800 && ethertype != 0x86dd {
+                return None;
+            }
+            frame.get(at + 2..)?
+        }
+        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => frame,
+        _ => return None,
+    };
+    let (protocol, src, dst, l4) = match ip.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+            if ihl < 20 || frag & 0x1fff != 0 {
+                return None;
+            }
+            let a: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let b: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            (*ip.get(9)?, IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V4(Ipv4Addr::from(b)), ip.get(ihl..)?)
+        }
+        6 => {
+            let a: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let b: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            (*ip.get(6)?, IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)), ip.get(40..)?)
+        }
+        _ => return None,
+    };
+    if protocol != IPPROTO_TCP && protocol != IPPROTO_UDP {
+        return None;
+    }
+    let port = |at: usize| Some(u16::from_be_bytes([*l4.get(at)?, *l4.get(at + 1)?]));
+    Some(FlowTuple { protocol, src, src_port: port(0)?, dst, dst_port: port(2)? })
 }
 
 #[cfg(test)]

@@ -174,6 +174,14 @@ fn method_len(payload: &[u8]) -> Option<usize> {
 /// uppercase token is accepted by [`parse_request`], which checks the `HTTP/1.x` version
 /// instead; this check must also reject `USER x` and other text protocols.)
 pub fn looks_like_request(payload: &[u8]) -> bool {
+    // Every method in `METHODS` starts with one of these (checked by a test): most
+    // payloads are rejected on their first byte.
+    if !matches!(
+        payload.first(),
+        Some(b'G' | b'P' | b'H' | b'D' | b'O' | b'C' | b'T' | b'M' | b'L' | b'U' | b'R' | b'S')
+    ) {
+        return false;
+    }
     method_len(payload).and_then(|n| payload.get(..n)).is_some_and(|m| METHODS.contains(&m))
 }
 
@@ -294,6 +302,18 @@ pub fn parse_request(payload: &[u8]) -> Result<HttpRequest<'_>, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_method_passes_the_first_byte_filter() {
+        for m in METHODS {
+            let mut line = m.to_vec();
+            line.extend_from_slice(b" / HTTP/1.1\r\n");
+            assert!(looks_like_request(&line), "{}", String::from_utf8_lossy(m));
+        }
+        assert!(!looks_like_request(b"ZZZ / HTTP/1.1\r\n"));
+        assert!(!looks_like_request(b"GETX"));
+        assert!(!looks_like_request(b""));
+    }
 
     #[test]
     fn request_head_and_basic_user() {

@@ -962,6 +962,17 @@ impl<'a> Packet<'a> {
     /// when it fails. `None` when it cannot be checked: fragment, segment cut by the
     /// snaplen, no transport header, or a UDP/IPv4 datagram without a checksum.
     pub fn verify_l4_checksum(&mut self) -> Option<bool> {
+        let ok = self.l4_checksum_ok()?;
+        if !ok {
+            self.anomalies.insert(Anomalies::L4_CHECKSUM_BAD);
+        }
+        Some(ok)
+    }
+
+    /// The result of [`Packet::verify_l4_checksum`] without recording it in
+    /// [`Packet::anomalies`] (so a caller holding a shared reference need not copy the
+    /// packet to check it).
+    pub fn l4_checksum_ok(&self) -> Option<bool> {
         if !self.l4_complete {
             return None;
         }
@@ -978,10 +989,6 @@ impl<'a> Packet<'a> {
             }
             _ => return None,
         };
-        let ok = checksum::finish(checksum::sum(self.l4_segment, pseudo)) == 0;
-        if !ok {
-            self.anomalies.insert(Anomalies::L4_CHECKSUM_BAD);
-        }
-        Some(ok)
+        Some(checksum::finish(checksum::sum(self.l4_segment, pseudo)) == 0)
     }
 }

@@ -630,3 +630,45 @@ fn tcp_option_iteration_stops_on_malformed() {
     let p = decode(LinkType::IPV4, &buf).unwrap();
     assert!(!p.tcp().unwrap().parsed_options().malformed);
 }
+
+#[test]
+fn flow_tuple_agrees_with_decode_and_declines_the_rest() {
+    use crate::hint::{FlowTuple, IPPROTO_TCP, IPPROTO_UDP, flow_tuple};
+    let tcp4 = ipv4(6, SRC4, DST4, tcp_seg(51000, 443, 0x18, &[], b"data"));
+    let udp6 = ipv6(17, &[], 17, udp_dgram(5353, 53, b"q"));
+    let mut qinq = vec![0x00, 0x0d, 0x81, 0x00, 0x20, 0x0a, 0x08, 0x00];
+    qinq.extend(&tcp4);
+    // (link type, frame, (protocol, source port, destination port))
+    let cases = [
+        (LinkType::ETHERNET, eth(0x0800, &tcp4), (IPPROTO_TCP, 51000, 443)),
+        (LinkType::ETHERNET, eth(0x86dd, &udp6), (IPPROTO_UDP, 5353, 53)),
+        (LinkType::ETHERNET, eth(0x88a8, &qinq), (IPPROTO_TCP, 51000, 443)),
+        (LinkType::RAW, tcp4.clone(), (IPPROTO_TCP, 51000, 443)),
+    ];
+    for (lt, frame, want) in &cases {
+        let t = flow_tuple(*lt, frame);
+        assert_eq!(t.map(|t| (t.protocol, t.src_port, t.dst_port)), Some(*want));
+        let p = decode(*lt, frame).unwrap();
+        let t: FlowTuple = t.unwrap();
+        assert_eq!((Some(t.src), Some(t.dst)), (p.src_ip(), p.dst_ip()));
+        assert_eq!((Some(t.src_port), Some(t.dst_port)), (p.src_port(), p.dst_port()));
+        // Every prefix: no panic, and a tuple only when the ports are there.
+        for n in 0..frame.len() {
+            if let Some(t) = flow_tuple(*lt, &frame[..n]) {
+                assert_eq!(Some(t.dst_port), p.dst_port());
+            }
+        }
+    }
+    // Declined: ICMP, ARP, a later IPv4 fragment, IPv6 with an extension header, an
+    // unsupported link type.
+    let icmp = ipv4(1, SRC4, DST4, vec![8, 0, 0, 0, 0, 1, 0, 1]);
+    assert_eq!(flow_tuple(LinkType::ETHERNET, &eth(0x0800, &icmp)), None);
+    assert_eq!(flow_tuple(LinkType::ETHERNET, &eth(0x0806, &[0; 28])), None);
+    let mut frag = tcp4.clone();
+    frag[6..8].copy_from_slice(&0x0010u16.to_be_bytes());
+    assert_eq!(flow_tuple(LinkType::RAW, &frag), None);
+    let hop_by_hop = [17, 0, 1, 4, 0, 0, 0, 0];
+    let ext6 = ipv6(0, &hop_by_hop, 17, udp_dgram(1, 2, b"x"));
+    assert_eq!(flow_tuple(LinkType::RAW, &ext6), None);
+    assert_eq!(flow_tuple(LinkType::LINUX_SLL, &eth(0x0800, &tcp4)), None);
+}

@@ -93,11 +93,8 @@ impl PacketAnomaly {
         // offload their checksums are filled in later by the NIC, so they are not checked.
         let outgoing = k.p.link.sll_packet_type == Some(4);
         let small = k.p.l4_payload().len() + 60 <= self.c.verify_checksums_max_bytes as usize;
-        if self.c.verify_checksums && a.is_empty() && !outgoing && small {
-            let mut p = *k.p;
-            if p.verify_l4_checksum() == Some(false) {
-                a = p.anomalies;
-            }
+        if self.c.verify_checksums && a.is_empty() && !outgoing && small && k.p.l4_checksum_ok() == Some(false) {
+            a.insert(Anomalies::L4_CHECKSUM_BAD);
         }
         let snaplen_cut = (k.orig_len as usize) > k.caplen;
         if snaplen_cut && !self.c.report_snaplen_truncation {
