@@ -47,6 +47,15 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
 }
 
+/// A look at the packet after the current one ([`CaptureReader::next_packet_and_peek`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ahead<'a> {
+    /// Link type of the packet.
+    pub link_type: u32,
+    /// Its captured bytes.
+    pub data: &'a [u8],
+}
+
 /// The container format of the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaptureFormat {
@@ -397,6 +406,15 @@ impl<R: Read> CaptureReader<R> {
     /// warning. Errors are for corrupt structure (impossible lengths) and I/O failures;
     /// reading should stop after one.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        Ok(self.next_packet_and_peek()?.map(|(p, _)| p))
+    }
+
+    /// Like [`CaptureReader::next_packet`], and also a look at the packet after it when
+    /// that record is already in the buffer (a pcap record, or a pcapng enhanced packet
+    /// block), so the caller can warm its caches for it while it works on this one. The
+    /// look is a hint, checked for bounds only: the next call still reads and validates
+    /// that record in its turn.
+    pub fn next_packet_and_peek(&mut self) -> Result<Option<(RawPacket<'_>, Option<Ahead<'_>>)>, CaptureError> {
         let pending = std::mem::take(&mut self.pending);
         self.consume(pending);
         let found = match self.kind {
@@ -411,13 +429,30 @@ impl<R: Read> CaptureReader<R> {
         self.last_ts = f.ts_nanos;
         let from = self.start + f.data_at;
         let data = self.buf.get(from..from + f.caplen).unwrap_or(&[]);
-        Ok(Some(RawPacket {
+        let rest = self.buf.get(self.start + f.record_len..self.end).unwrap_or(&[]);
+        let next = match self.kind {
+            Kind::Pcap { be, rec_hdr, .. } => {
+                let caplen = rest.get(..rec_hdr).map(|h| u32_of(h, 8, be) as usize);
+                caplen
+                    .and_then(|n| rest.get(rec_hdr..rec_hdr.saturating_add(n)))
+                    .map(|data| Ahead { link_type: f.link_type, data })
+            }
+            Kind::PcapNg { be } if rest.len() >= 28 && u32_of(rest, 0, be) == PCAPNG_EPB => {
+                let caplen = u32_of(rest, 20, be) as usize;
+                let link = self.interfaces.get(u32_of(rest, 8, be) as usize).map(|i| i.link_type);
+                link.zip(rest.get(28..28usize.saturating_add(caplen)))
+                    .map(|(link_type, data)| Ahead { link_type, data })
+            }
+            Kind::PcapNg { .. } => None,
+        };
+        let p = RawPacket {
             ts_nanos: f.ts_nanos,
             link_type: f.link_type,
             orig_len: f.orig_len,
             interface: f.interface,
             data,
-        }))
+        };
+        Ok(Some((p, next)))
     }
 
     /// Marks a cut record: bytes were there but not enough.

@@ -20,7 +20,7 @@ pub mod fuzzing;
 pub mod live;
 
 pub use error::CaptureError;
-pub use file::{CaptureFormat, CaptureReader, DEFAULT_MAX_RECORD_LEN, Interface, MAX_INTERFACES, RawPacket};
+pub use file::{Ahead, CaptureFormat, CaptureReader, DEFAULT_MAX_RECORD_LEN, Interface, MAX_INTERFACES, RawPacket};
 
 #[cfg(test)]
 mod tests;
