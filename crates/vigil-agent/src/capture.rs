@@ -498,8 +498,14 @@ impl Detector {
 
     fn analyze(&mut self, batch: &Batch, alerts: &mut Vec<Alert>) {
         let mut acc = self.acc.lock().unwrap_or_else(|p| p.into_inner());
-        for m in &batch.meta {
+        for (i, m) in batch.meta.iter().enumerate() {
             let Some(data) = batch.data.get(m.start..m.start + m.len) else { continue };
+            // Warm the next frame's flow while this one is processed.
+            if let Some(n) = batch.meta.get(i + 1)
+                && let Some(next) = batch.data.get(n.start..n.start + n.len)
+            {
+                self.engine.prefetch(n.link_type, next);
+            }
             let frame = Frame { ts_nanos: m.ts_nanos, link_type: m.link_type, orig_len: m.orig_len, data };
             let packet = self.engine.process_and_decode(&frame, alerts);
             acc.observe(packet.as_ref(), m.orig_len, m.direction);

@@ -1,7 +1,7 @@
 //! Writes a mixed capture for the end-to-end benchmark:
-//! `cargo run --release -p vigil-analyze --example gen_mixed -- OUT.pcap 5000000`.
+//! `cargo run --release -p vigil-analyze --example gen_mixed -- OUT.pcap 5000000 [FLOWS]`.
 //!
-//! 20 000 concurrent TCP connections from internal clients to external servers (HTTPS with
+//! 20 000 (or FLOWS) concurrent TCP connections from internal clients to external servers (HTTPS with
 //! hellos, plain HTTP, bulk downloads with ACKs), DNS queries and answers, NTP-like UDP,
 //! pings, ARP, and a few attacks sprinkled in (a port scan, a short SYN flood, a DNS
 //! tunnel), at about 200 000 packets per second of capture time. Deterministic.
@@ -14,17 +14,19 @@ use vigil_detect::testutil::{
     tls_server_hello, udp,
 };
 
+/// Concurrent TCP connections unless the third argument says otherwise.
 const FLOWS: u32 = 20_000;
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let out = args.next().unwrap_or_else(|| "mixed.pcap".into());
     let n: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or(5_000_000);
+    let flows: u32 = args.next().and_then(|v| v.parse().ok()).filter(|f| *f > 0).unwrap_or(FLOWS);
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?);
     w.write_all(&pcap_header(1))?;
-    let mut seq_c = vec![1u32; FLOWS as usize];
-    let mut seq_s = vec![1u32; FLOWS as usize];
-    let mut state = vec![0u8; FLOWS as usize];
+    let mut seq_c = vec![1u32; flows as usize];
+    let mut seq_s = vec![1u32; flows as usize];
+    let mut state = vec![0u8; flows as usize];
     let chunk = vec![0x5au8; 1400];
     let small = vec![0x17u8; 120];
     let mut ts: i64 = 1_700_000_000_000_000_000;
@@ -35,7 +37,7 @@ fn main() -> std::io::Result<()> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let f = (x % u64::from(FLOWS)) as u32;
+        let f = (x % u64::from(flows)) as u32;
         let fi = f as usize;
         let client = format!("10.{}.{}.{}", f / 62500, (f / 250) % 250, f % 250 + 1);
         let server = format!("93.184.{}.{}", f % 100, f % 250 + 1);

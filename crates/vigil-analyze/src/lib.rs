@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use serde::Serialize;
-use vigil_capture::{CaptureError, CaptureFormat, CaptureReader};
+use vigil_capture::{Ahead, CaptureError, CaptureFormat, CaptureReader};
 use vigil_decode::LinkType;
 use vigil_detect::{Blocklist, DetectConfig, Engine, EngineOptions, Frame, Group, Stats, alert_order, parse_line};
 use vigil_model::{Alert, Category, Severity};
@@ -413,12 +413,13 @@ struct Done {
     alerts: Vec<(u64, Alert)>,
 }
 
-/// Reads every file in order, calling `each` per packet; fills the per-file summaries.
+/// Reads every file in order, calling `each` per packet with a look at the next one when
+/// the reader has it; fills the per-file summaries.
 fn read_all(
     files: &[PathBuf],
     progress: &mut dyn Progress,
     summaries: &mut Vec<FileSummary>,
-    mut each: impl FnMut(Frame<'_>) -> Result<(), AnalyzeError>,
+    mut each: impl FnMut(Frame<'_>, Option<Ahead<'_>>) -> Result<(), AnalyzeError>,
 ) -> Result<(), AnalyzeError> {
     let mut total = 0u64;
     for path in files {
@@ -431,14 +432,14 @@ fn read_all(
         progress.file_started(path, std::fs::metadata(path).ok().map(|m| m.len()));
         let mut fs = FileSummary { path: path.clone(), packets: 0, truncated: false, unsupported: 0 };
         let mut last_link = 0;
-        while let Some(p) = r.next_packet()? {
+        while let Some((p, next)) = r.next_packet_and_peek()? {
             fs.packets += 1;
             total += 1;
             if !LinkType(p.link_type).is_supported() {
                 fs.unsupported += 1;
                 last_link = p.link_type;
             }
-            each(Frame { ts_nanos: p.ts_nanos, link_type: p.link_type, orig_len: p.orig_len, data: p.data })?;
+            each(Frame { ts_nanos: p.ts_nanos, link_type: p.link_type, orig_len: p.orig_len, data: p.data }, next)?;
             if total.is_multiple_of(65_536) {
                 progress.advanced(r.bytes_read(), total);
             }
@@ -487,7 +488,11 @@ pub fn analyze(
         let mut engine = Engine::with_options(config, EngineOptions { blocklist, ..EngineOptions::default() })
             .map_err(|source| AnalyzeError::InvalidConfig { path: opts.config.clone(), source })?;
         let mut alerts = Vec::new();
-        read_all(&opts.files, progress, &mut files, |f| {
+        read_all(&opts.files, progress, &mut files, |f, next| {
+            // Warm the next packet's flow while this one is processed.
+            if let Some(next) = next {
+                engine.prefetch(next.link_type, next.data);
+            }
             engine.process(&f, &mut alerts);
             for a in alerts.drain(..) {
                 sink.write(&a)?;
@@ -560,6 +565,11 @@ fn run_threaded(
                     let mut alerts = Vec::new();
                     for (i, m) in batch.meta.iter().enumerate() {
                         let data = batch.data.get(m.off as usize..(m.off + m.len) as usize).unwrap_or(&[]);
+                        if let Some(n) = batch.meta.get(i + 1)
+                            && let Some(next) = batch.data.get(n.off as usize..(n.off + n.len) as usize)
+                        {
+                            engine.prefetch(n.link, next);
+                        }
                         engine.process(&Frame { ts_nanos: m.ts, link_type: m.link, orig_len: m.orig, data }, &mut out);
                         let seq = batch.first_seq + i as u64;
                         alerts.extend(out.drain(..).map(|a| (seq, a)));
@@ -616,7 +626,7 @@ fn run_threaded(
             }
             emit(marks, pending, false, sink)
         };
-        let read = read_all(paths, progress, files, |f| {
+        let read = read_all(paths, progress, files, |f, _next| {
             let off = u32::try_from(batch.data.len()).unwrap_or(u32::MAX);
             batch.data.extend_from_slice(f.data);
             batch.meta.push(Meta {

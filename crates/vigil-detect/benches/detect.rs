@@ -121,7 +121,11 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
                 },
                 |mut e| {
                     let mut out = Vec::new();
-                    for (ts, p) in &packets {
+                    for (i, (ts, p)) in packets.iter().enumerate() {
+                        // As `vigil analyze` and the agent drive it: the next frame is hinted.
+                        if let Some((_, next)) = packets.get(i + 1) {
+                            e.prefetch(1, next);
+                        }
                         e.process(&Frame { ts_nanos: *ts, link_type: 1, orig_len: p.len() as u32, data: p }, &mut out);
                     }
                     black_box(out.len())

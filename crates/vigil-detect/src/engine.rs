@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
+use vigil_decode::hint::flow_tuple;
 use vigil_decode::{LinkType, Outcome, Packet, decode};
 use vigil_model::{Alert, Category};
 
@@ -352,6 +353,20 @@ impl Engine {
         self.process_and_decode(f, out);
     }
 
+    /// Starts loading into the cache the state that the frame after the one about to be
+    /// processed will need (its TCP flow), so that its lookups do not wait on memory.
+    /// Purely a speed hint: it changes no state and no output, and a frame it cannot read
+    /// is ignored. Callers that see frames ahead (a capture file, a ring) pass the next
+    /// one before processing the current one.
+    pub fn prefetch(&mut self, link_type: u32, data: &[u8]) {
+        if let Some(g) = &mut self.flows
+            && let Some(d) = &mut g.flows
+            && let Some(t) = flow_tuple(LinkType(link_type), data)
+        {
+            d.prefetch(&t);
+        }
+    }
+
     /// Like [`Engine::process`], and returns the decoded frame (`None` when its link type
     /// is not supported), for a caller that needs more of the packet than the alerts (the
     /// agent's traffic statistics) without decoding it a second time.
@@ -432,6 +447,11 @@ impl Engine {
             if let Some(d) = &mut g.anomaly {
                 d.on_packet(&k, &mut g.em, out);
             }
+        }
+        if let Some(g) = &mut self.flows
+            && let Some(d) = &mut g.flows
+        {
+            d.warm();
         }
         if out.len() > start {
             let new = out.get_mut(start..).unwrap_or_default();

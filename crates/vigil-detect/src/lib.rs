@@ -51,7 +51,9 @@ mod ctx;
 mod detect;
 mod emit;
 mod engine;
+mod index;
 mod net;
+mod prefetch;
 pub(crate) mod table;
 pub mod testutil;
 

@@ -2,12 +2,13 @@
 //! keyed by packet data in the engine.
 //!
 //! Entries live in one dense `Vec` linked into a list by `u32` indices, and a hash index
-//! of bare `u32` slot numbers (a `hashbrown::HashTable`; keys are compared in the slots)
+//! of bare slot numbers with a hash tag ([`SlotIndex`]; keys are compared in the slots)
 //! points from key to slot: no allocation per entry, an honest size estimate, and a
 //! deterministic eviction order (the list depends only on the packet sequence, never on
 //! hash values, so the keyed hasher's random seed cannot change any output). Keeping the
-//! keys out of the index makes it small (5 bytes a bucket): on a hit, the probe stays in
-//! cache and the only likely miss is the slot itself, which the caller touches anyway.
+//! keys out of the index makes it small (8 bytes a bucket). A lookup costs two likely
+//! cache misses on a big table, the index bucket and the slot; a caller that knows a key
+//! ahead of time hides both with [`Table::prefetch_index`] then [`Table::prefetch_slot`].
 //!
 //! Eviction is "second chance" (CLOCK on a list): an access only sets the entry's
 //! `referenced` bit (no relinking, so no extra cache misses on the hot path); a full table
@@ -19,7 +20,7 @@
 use std::hash::Hash;
 use std::mem::size_of;
 
-use hashbrown::HashTable;
+use crate::index::SlotIndex;
 
 /// The hasher of every table: keyed (HashDoS-resistant against attacker-chosen keys), with
 /// the seed given to the engine.
@@ -39,17 +40,18 @@ struct Slot<K, V> {
     referenced: bool,
 }
 
-/// Bytes one entry can cost at most, including the hash index at its worst load (hashbrown
-/// may double its buckets once when tombstones pile up under churn).
+/// Bytes one entry can cost at most, including the hash index at its lowest load (3/8,
+/// just after it doubled).
 pub(crate) fn entry_bytes<K, V>() -> usize {
-    size_of::<Slot<K, V>>() + 2 * (size_of::<u32>() + 1) * 8 / 7 + 1
+    // 8-byte buckets at a load of 3/8: 8 / (3/8) bytes an entry.
+    size_of::<Slot<K, V>>() + 64 / 3 + 1
 }
 
 /// A map with at most `cap` entries; inserting into a full map evicts the least recently
 /// used entry.
 pub(crate) struct Table<K, V> {
     /// Slot numbers, hashed by their slot's key.
-    index: HashTable<u32>,
+    index: SlotIndex,
     hasher: Hasher,
     slots: Vec<Slot<K, V>>,
     head: u32,
@@ -63,12 +65,12 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     pub(crate) fn with_budget(budget_bytes: u64, hasher: &Hasher) -> Self {
         let per = entry_bytes::<K, V>() as u64;
         let mut cap = (budget_bytes / per.max(1)).max(16);
-        // hashbrown rounds buckets up to a power of two: shrink until the worst case fits.
+        // The index rounds buckets up to a power of two: shrink until the worst case fits.
         while cap > 16 && Self::worst_bytes(cap as usize) > budget_bytes.max(16 * per) {
             cap = cap * 15 / 16;
         }
         Table {
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             hasher: hasher.clone(),
             slots: Vec::new(),
             head: NIL,
@@ -79,8 +81,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     }
 
     fn worst_bytes(cap: usize) -> u64 {
-        let buckets = (2 * cap * 8 / 7).next_power_of_two();
-        (cap * size_of::<Slot<K, V>>() + buckets * (size_of::<u32>() + 1)) as u64
+        (cap * size_of::<Slot<K, V>>() + SlotIndex::buckets_for(cap) * size_of::<u64>()) as u64
     }
 
     /// Most entries.
@@ -101,35 +102,28 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
 
     /// Bytes allocated now (hash index, slots), excluding heap data owned by values.
     pub(crate) fn mem_bytes(&self) -> u64 {
-        let cap = self.index.capacity();
-        let buckets = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() };
-        (buckets * (size_of::<u32>() + 1) + self.slots.capacity() * size_of::<Slot<K, V>>()) as u64
+        (self.index.mem_bytes() + self.slots.capacity() * size_of::<Slot<K, V>>()) as u64
     }
 
     /// The slot holding `key`, given its hash.
     fn find(&self, hash: u64, key: &K) -> Option<u32> {
         let slots = &self.slots;
-        self.index.find(hash, |&i| slots.get(i as usize).is_some_and(|s| s.key == *key)).copied()
+        self.index.find(hash, |i| slots.get(i as usize).is_some_and(|s| s.key == *key))
     }
 
     /// Points the index entry for `key` (hash `hash`) that names slot `from` at slot `to`.
     fn renumber(&mut self, hash: u64, from: u32, to: u32) {
-        if let Some(e) = self.index.find_mut(hash, |&i| i == from) {
-            *e = to;
-        }
+        self.index.renumber(hash, from, to);
     }
 
     /// Drops the index entry naming slot `i` (whose key hashes to `hash`).
     fn unindex(&mut self, hash: u64, i: u32) {
-        if let Ok(e) = self.index.find_entry(hash, |&j| j == i) {
-            e.remove();
-        }
+        self.index.remove(hash, i);
     }
 
     /// Adds slot `i` (already holding its key) to the index.
     fn index_slot(&mut self, hash: u64, i: u32) {
-        let Table { index, hasher, slots, .. } = self;
-        index.insert_unique(hash, i, |&j| slots.get(j as usize).map_or(0, |s| hasher.hash_one(s.key)));
+        self.index.insert(hash, i);
     }
 
     fn unlink(&mut self, i: u32) {
@@ -164,6 +158,26 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         if self.head != i {
             self.unlink(i);
             self.push_front(i);
+        }
+    }
+
+    /// The hash of `key` in this table, for the prefetch calls.
+    pub(crate) fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// First step of warming a lookup of a key with this hash ([`Table::hash`]): starts
+    /// loading its index bucket and returns at once.
+    pub(crate) fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Second step, some work after the first: finds the hash in the (now warm) index and
+    /// starts loading its slot. A later lookup of the key then waits on nothing.
+    pub(crate) fn prefetch_slot(&self, hash: u64) {
+        // The first entry with the hash's tag: comparing the key would wait on the slot.
+        if let Some(s) = self.index.find(hash, |_| true).and_then(|i| self.slots.get(i as usize)) {
+            crate::prefetch::read(s);
         }
     }
 

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vigil_decode::cleartext::{self, AuthCommand, Protocol};
+use vigil_decode::hint::{FlowTuple, IPPROTO_TCP};
 use vigil_decode::telnet::IacStripper;
 use vigil_decode::tls::{self, Handshake, Sslv2Hello, TlsMessage, TlsStream, TlsVersion};
 use vigil_decode::{LinkType, MacAddr, Network, Tcp, Transport, http};
@@ -39,12 +40,43 @@ const MAX_TLS_SEGMENTS: u8 = 32;
 /// Flows idle this long are dropped when the table is swept.
 const FLOW_IDLE: i64 = 300 * 1_000_000_000;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     a: IpAddr,
     ap: u16,
     b: IpAddr,
     bp: u16,
+}
+
+/// An address as one integer (IPv4 as its IPv4-mapped IPv6 form): cheap to hash and to
+/// order. Both ends of a flow are of one family, so the order of two addresses is the
+/// order of `IpAddr`.
+fn addr_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// Three words instead of the derived field-by-field hash of two `IpAddr` enums: the key is
+/// hashed for every TCP packet, twice with the prefetch. Equal keys give equal words.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(addr_bits(self.a));
+        h.write_u128(addr_bits(self.b));
+        h.write_u32(u32::from(self.ap) << 16 | u32::from(self.bp));
+    }
+}
+
+impl FlowKey {
+    /// The key of a packet from `src`:`sp` to `dst`:`dp`, and its direction (0: a→b).
+    fn of(src: IpAddr, sp: u16, dst: IpAddr, dp: u16) -> (FlowKey, u8) {
+        if (addr_bits(src), sp) <= (addr_bits(dst), dp) {
+            (FlowKey { a: src, ap: sp, b: dst, bp: dp }, 0)
+        } else {
+            (FlowKey { a: dst, ap: dp, b: src, bp: sp }, 1)
+        }
+    }
 }
 
 /// Services recognised by port.
@@ -214,6 +246,8 @@ pub(crate) struct Flows {
     live_streams: Arc<AtomicUsize>,
     streams_refused: u64,
     flows: Table<FlowKey, Flow>,
+    /// Hash of the next packet's flow, whose slot is to be prefetched ([`Flows::prefetch`]).
+    ahead: Option<u64>,
     certs: Table<(u64, u16), CertRec>,
     scratch: Vec<u8>,
     swept_at: i64,
@@ -270,6 +304,7 @@ impl Flows {
             live_streams: Arc::new(AtomicUsize::new(0)),
             streams_refused: 0,
             flows: Table::with_budget(flow_budget, h),
+            ahead: None,
             certs: Table::with_budget(cert_budget, h),
             scratch: Vec::with_capacity(2048),
             swept_at: i64::MIN,
@@ -297,6 +332,24 @@ impl Flows {
         if now < self.swept_at || now.saturating_sub(self.swept_at) >= 10_000_000_000 {
             self.swept_at = now;
             self.flows.expire(|f| now.saturating_sub(f.last_seen) > FLOW_IDLE);
+        }
+    }
+
+    /// Starts warming the flow entry of the TCP packet that comes after the current one
+    /// (index bucket now, slot at the start of [`Flows::on_packet`]).
+    pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
+        self.ahead = None;
+        if t.protocol == IPPROTO_TCP {
+            let hash = self.flows.hash(&FlowKey::of(t.src, t.src_port, t.dst, t.dst_port).0);
+            self.flows.prefetch_index(hash);
+            self.ahead = Some(hash);
+        }
+    }
+
+    /// Second step of [`Flows::prefetch`], once the index bucket has had time to arrive.
+    pub(crate) fn warm(&mut self) {
+        if let Some(hash) = self.ahead.take() {
+            self.flows.prefetch_slot(hash);
         }
     }
 
@@ -342,11 +395,7 @@ impl Flows {
         let (Some(src), Some(dst)) = (k.src, k.dst) else { return };
         let now = k.now();
         self.sweep(now);
-        let (key, dir) = if (src, t.src_port) <= (dst, t.dst_port) {
-            (FlowKey { a: src, ap: t.src_port, b: dst, bp: t.dst_port }, 0u8)
-        } else {
-            (FlowKey { a: dst, ap: t.dst_port, b: src, bp: t.src_port }, 1u8)
-        };
+        let (key, dir) = FlowKey::of(src, t.src_port, dst, t.dst_port);
         let syn_only = t.flags.is_syn_only();
         let (flow, _) = self.flows.get_or_insert_with(key, || {
             let svc_dst = Svc::of(t.dst_port);

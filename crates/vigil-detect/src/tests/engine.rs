@@ -45,6 +45,40 @@ fn same_input_same_bytes() {
 }
 
 #[test]
+fn prefetch_hints_never_change_output() {
+    let mut t = mixed();
+    // Many TCP flows, so hints land on entries that exist and entries that do not.
+    for i in 0..300u16 {
+        let c = format!("10.0.{}.{}", i / 200, i % 200 + 1);
+        t.push((
+            10.0 + f64::from(i) * 0.001,
+            TcpPacket::new(&c, 30000 + i, "93.184.216.34", 443).flags(flags::SYN).build(),
+        ));
+        t.push((
+            10.0005 + f64::from(i) * 0.001,
+            TcpPacket::new("93.184.216.34", 443, &c, 30000 + i).flags(flags::SYN | flags::ACK).build(),
+        ));
+    }
+    let plain = run(&t);
+    let run_hinted = |hint: &dyn Fn(usize) -> Vec<u8>| {
+        let mut e = Engine::new(DetectConfig::default()).unwrap();
+        let mut out = Vec::new();
+        for (i, (ts, f)) in t.iter().enumerate() {
+            e.prefetch(1, &hint(i));
+            e.process(&crate::testutil::frame(*ts, f), &mut out);
+        }
+        (json(&out), e.stats().packets)
+    };
+    let next = run_hinted(&|i| t.get(i + 1).map(|(_, f)| f.clone()).unwrap_or_default());
+    let wrong = run_hinted(&|i| t.get(t.len() - 1 - i).map(|(_, f)| f.clone()).unwrap_or_default());
+    let junk = run_hinted(&|i| vec![i as u8; i % 90]);
+    for (name, got) in [("next", next), ("wrong", wrong), ("junk", junk)] {
+        assert_eq!(got, (json(&plain), t.len() as u64), "hints: {name}");
+    }
+    assert!(plain.len() >= 5);
+}
+
+#[test]
 fn hash_seed_does_not_change_output() {
     let t = mixed();
     let with_seed = |seed: u64| {
