@@ -356,11 +356,13 @@ impl Engine {
     /// Starts loading into the cache the state that the frame after the one about to be
     /// processed will need (its TCP flow), so that its lookups do not wait on memory.
     /// Purely a speed hint: it changes no state and no output, and a frame it cannot read
-    /// is ignored. Callers that see frames ahead (a capture file, a ring) pass the next
-    /// one before processing the current one.
+    /// is ignored, and it does nothing while the flow table is small enough to stay in
+    /// cache. Callers that see frames ahead (a capture file, a ring) pass the next one
+    /// before processing the current one.
     pub fn prefetch(&mut self, link_type: u32, data: &[u8]) {
         if let Some(g) = &mut self.flows
             && let Some(d) = &mut g.flows
+            && d.wants_prefetch()
             && let Some(t) = flow_tuple(LinkType(link_type), data)
         {
             d.prefetch(&t);
