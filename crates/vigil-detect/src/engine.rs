@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use vigil_decode::hint::flow_tuple;
-use vigil_decode::{LinkType, Outcome, Packet, decode};
+use vigil_decode::{DecodeError, LinkType, Outcome, Packet, decode};
 use vigil_model::{Alert, Category};
 
 use crate::blocklist::Blocklist;
@@ -350,7 +350,8 @@ impl Engine {
     /// Processes one frame; alerts it raises are appended to `out` in canonical order
     /// ([`crate::alert_order`]). Never panics, whatever the bytes.
     pub fn process(&mut self, f: &Frame<'_>, out: &mut Vec<Alert>) {
-        self.process_and_decode(f, out);
+        // The decoded packet is dropped where it was built, not copied out (248 bytes).
+        self.process_then(f, out, |_| None::<()>);
     }
 
     /// Starts loading into the cache the state that the frame after the one about to be
@@ -373,6 +374,18 @@ impl Engine {
     /// is not supported), for a caller that needs more of the packet than the alerts (the
     /// agent's traffic statistics) without decoding it a second time.
     pub fn process_and_decode<'a>(&mut self, f: &Frame<'a>, out: &mut Vec<Alert>) -> Option<Packet<'a>> {
+        self.process_then(f, out, Result::ok)
+    }
+
+    /// Processes one frame, then hands its decoded packet to `then` (`None` when the
+    /// link type is not supported).
+    #[inline(always)]
+    fn process_then<'a, R>(
+        &mut self,
+        f: &Frame<'a>,
+        out: &mut Vec<Alert>,
+        then: impl FnOnce(Result<Packet<'a>, DecodeError>) -> Option<R>,
+    ) -> Option<R> {
         let seq = self.stats.packets;
         let st = &mut self.stats;
         st.packets += 1;
@@ -383,7 +396,9 @@ impl Engine {
         st.min_ts = Some(st.min_ts.map_or(f.ts_nanos, |m| m.min(f.ts_nanos)));
         st.max_ts = Some(st.max_ts.map_or(f.ts_nanos, |m| m.max(f.ts_nanos)));
         let now = self.clock.advance(f.ts_nanos);
-        let Ok(p) = decode(LinkType(f.link_type), f.data) else {
+        // Borrowed where `decode` built it: moving the 248-byte packet out costs a copy.
+        let decoded = decode(LinkType(f.link_type), f.data);
+        let Ok(p) = &decoded else {
             self.stats.decode_errors += 1;
             return None;
         };
@@ -394,7 +409,7 @@ impl Engine {
         }
         let k = Pkt {
             at: At { now, ts: f.ts_nanos, seq },
-            p: &p,
+            p,
             orig_len: f.orig_len,
             caplen: f.data.len(),
             src: p.src_ip(),
@@ -462,7 +477,7 @@ impl Engine {
                 *self.stats.alerts.entry(a.category).or_default() += 1;
             }
         }
-        Some(p)
+        then(decoded)
     }
 
     /// Processes one frame and returns its alerts (allocates; [`Engine::process`] reuses
