@@ -92,6 +92,8 @@ pub struct FlowTuple {
     pub dst: IpAddr,
     /// Destination port.
     pub dst_port: u16,
+    /// TCP flags (the 8 bits of byte 13 of the header; 0 for UDP or when cut off).
+    pub tcp_flags: u8,
 }
 
 /// The [`FlowTuple`] of an Ethernet II (up to two VLAN tags) or raw-IP frame carrying an
@@ -140,7 +142,8 @@ pub fn flow_tuple(link: LinkType, frame: &[u8]) -> Option<FlowTuple> {
         return None;
     }
     let port = |at: usize| Some(u16::from_be_bytes([*l4.get(at)?, *l4.get(at + 1)?]));
-    Some(FlowTuple { protocol, src, src_port: port(0)?, dst, dst_port: port(2)? })
+    let tcp_flags = if protocol == IPPROTO_TCP { l4.get(13).copied().unwrap_or(0) } else { 0 };
+    Some(FlowTuple { protocol, src, src_port: port(0)?, dst, dst_port: port(2)?, tcp_flags })
 }
 
 #[cfg(test)]

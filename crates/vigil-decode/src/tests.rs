@@ -652,6 +652,7 @@ fn flow_tuple_agrees_with_decode_and_declines_the_rest() {
         let t: FlowTuple = t.unwrap();
         assert_eq!((Some(t.src), Some(t.dst)), (p.src_ip(), p.dst_ip()));
         assert_eq!((Some(t.src_port), Some(t.dst_port)), (p.src_port(), p.dst_port()));
+        assert_eq!(t.tcp_flags, p.tcp().map_or(0, |t| t.flags.0 as u8));
         // Every prefix: no panic, and a tuple only when the ports are there.
         for n in 0..frame.len() {
             if let Some(t) = flow_tuple(*lt, &frame[..n]) {

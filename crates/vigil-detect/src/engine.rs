@@ -361,12 +361,38 @@ impl Engine {
     /// cache. Callers that see frames ahead (a capture file, a ring) pass the next one
     /// before processing the current one.
     pub fn prefetch(&mut self, link_type: u32, data: &[u8]) {
+        let Some(t) = flow_tuple(LinkType(link_type), data) else { return };
+        if let Some(g) = &mut self.rates {
+            if let Some(d) = &mut g.scan {
+                d.prefetch(&t);
+            }
+            if let Some(d) = &mut g.syn {
+                d.prefetch(&t);
+            }
+        }
         if let Some(g) = &mut self.flows
             && let Some(d) = &mut g.flows
             && d.wants_prefetch()
-            && let Some(t) = flow_tuple(LinkType(link_type), data)
         {
             d.prefetch(&t);
+        }
+    }
+
+    /// Second step of [`Engine::prefetch`], at the end of the current packet: the index
+    /// buckets asked for have arrived, so the slots they name can be asked for.
+    fn warm(&mut self) {
+        if let Some(g) = &mut self.rates {
+            if let Some(d) = &mut g.scan {
+                d.warm();
+            }
+            if let Some(d) = &mut g.syn {
+                d.warm();
+            }
+        }
+        if let Some(g) = &mut self.flows
+            && let Some(d) = &mut g.flows
+        {
+            d.warm();
         }
     }
 
@@ -465,11 +491,7 @@ impl Engine {
                 d.on_packet(&k, &mut g.em, out);
             }
         }
-        if let Some(g) = &mut self.flows
-            && let Some(d) = &mut g.flows
-        {
-            d.warm();
-        }
+        self.warm();
         if out.len() > start {
             let new = out.get_mut(start..).unwrap_or_default();
             new.sort_by(alert_order);

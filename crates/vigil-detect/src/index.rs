@@ -54,10 +54,15 @@ impl SlotIndex {
         tag as usize & self.mask()
     }
 
-    /// Starts loading the bucket where a lookup of `hash` begins.
+    /// Starts loading the buckets where a lookup of `hash` begins: its home bucket's cache
+    /// line and the next one, where probing, insertion and back-shifting run on to when
+    /// the home line is crowded.
     pub(crate) fn prefetch(&self, hash: u64) {
-        if let Some(b) = self.buckets.get(self.home(tag(hash))) {
-            prefetch::read(b);
+        let home = self.home(tag(hash));
+        for i in [home, (home + 8) & self.mask()] {
+            if let Some(b) = self.buckets.get(i) {
+                prefetch::read(b);
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 //! hash values, so the keyed hasher's random seed cannot change any output). Keeping the
 //! keys out of the index makes it small (8 bytes a bucket). A lookup costs two likely
 //! cache misses on a big table, the index bucket and the slot; a caller that knows a key
-//! ahead of time hides both with [`Table::prefetch_index`] then [`Table::prefetch_slot`].
+//! ahead of time hides both with [`Table::prefetch_key`] then [`Table::warm_key`].
 //!
 //! Eviction is "second chance" (CLOCK on a list): an access only sets the entry's
 //! `referenced` bit (no relinking, so no extra cache misses on the hot path); a full table
@@ -27,6 +27,11 @@ use crate::index::SlotIndex;
 pub(crate) type Hasher = ahash::RandomState;
 
 const NIL: u32 = u32::MAX;
+
+/// Slot bytes from which [`Table::worth_prefetching`] says yes: most of a typical 1–2 MiB
+/// L2 cache once packet data streams through it. Unit tests prefetch always, so the
+/// prefetch paths run in every engine test.
+const PREFETCH_MIN_BYTES: usize = if cfg!(test) { 1 } else { 1 << 20 };
 
 /// Referenced entries moved to the front per insertion into a full table before the
 /// oldest entry is evicted regardless (bounds the work an insertion can do).
@@ -166,18 +171,45 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
         self.hasher.hash_one(key)
     }
 
-    /// First step of warming a lookup of a key with this hash ([`Table::hash`]): starts
-    /// loading its index bucket and returns at once.
-    pub(crate) fn prefetch_index(&self, hash: u64) {
-        self.index.prefetch(hash);
+    /// Whether prefetching pays: only once the slots outgrow what a core's cache keeps
+    /// between two packets that touch one entry ([`PREFETCH_MIN_BYTES`]). Below that, a
+    /// hint would cost its hashing for nothing.
+    pub(crate) fn worth_prefetching(&self) -> bool {
+        self.slots.len() * size_of::<Slot<K, V>>() >= PREFETCH_MIN_BYTES
     }
 
-    /// Second step, some work after the first: finds the hash in the (now warm) index and
-    /// starts loading its slot. A later lookup of the key then waits on nothing.
-    pub(crate) fn prefetch_slot(&self, hash: u64) {
+    /// First step of warming a lookup or insertion of `key` by the next packet: starts
+    /// loading its index bucket and, when the table is full, the slot an insertion would
+    /// evict. Returns the hash for [`Table::warm_key`].
+    pub(crate) fn prefetch_key(&self, key: &K) -> u64 {
+        let hash = self.hash(key);
+        self.index.prefetch(hash);
+        if self.slots.len() >= self.cap
+            && let Some(victim) = self.slots.get(self.tail as usize)
+        {
+            crate::prefetch::read(victim);
+        }
+        hash
+    }
+
+    /// Second step, some work after [`Table::prefetch_key`]: starts loading the key's slot
+    /// when it is there, else (table full) the index bucket and the list neighbour of the
+    /// entry an insertion would evict, so that neither the lookup nor the eviction waits
+    /// on memory.
+    pub(crate) fn warm_key(&self, hash: u64) {
         // The first entry with the hash's tag: comparing the key would wait on the slot.
-        if let Some(s) = self.index.find(hash, |_| true).and_then(|i| self.slots.get(i as usize)) {
-            crate::prefetch::read(s);
+        if let Some(i) = self.index.find(hash, |_| true) {
+            if let Some(s) = self.slots.get(i as usize) {
+                crate::prefetch::read(s);
+            }
+        } else if self.slots.len() >= self.cap
+            && let Some(victim) = self.slots.get(self.tail as usize)
+        {
+            self.index.prefetch(self.hash(&victim.key));
+            // Unlinking the victim rewrites its neighbour's link.
+            if let Some(prev) = self.slots.get(victim.prev as usize) {
+                crate::prefetch::read(prev);
+            }
         }
     }
 

@@ -18,7 +18,8 @@
 use std::net::IpAddr;
 
 use serde_json::json;
-use vigil_decode::{MacAddr, Transport};
+use vigil_decode::hint::{FlowTuple, IPPROTO_TCP};
+use vigil_decode::{MacAddr, TcpFlags, Transport};
 use vigil_model::{Alert, Category};
 
 use crate::config::{IcmpFloodConfig, SynFloodConfig, nanos};
@@ -59,6 +60,8 @@ pub(crate) struct SynFlood {
     window: i64,
     by_src: Table<SrcKey, SrcFlood>,
     by_dst: Table<IpAddr, DstFlood>,
+    /// Hash of the next SYN's per-source entry ([`SynFlood::prefetch`]).
+    ahead: Option<u64>,
 }
 
 fn mostly_unanswered(syns: u32, answered: u32, ratio: f64) -> bool {
@@ -72,6 +75,7 @@ impl SynFlood {
             window: nanos(c.window_secs),
             by_src: Table::with_budget(src_budget, h),
             by_dst: Table::with_budget(dst_budget, h),
+            ahead: None,
         }
     }
 
@@ -81,6 +85,21 @@ impl SynFlood {
 
     pub(crate) fn evictions(&self) -> u64 {
         self.by_src.evictions() + self.by_dst.evictions()
+    }
+
+    /// Starts warming the per-source entry of a TCP SYN coming next, when the table
+    /// outgrew the cache (see [`crate::detect::scan::PortScan::prefetch`]).
+    pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
+        let syn_only = u16::from(t.tcp_flags) & TcpFlags::CLASSIC == TcpFlags::SYN;
+        self.ahead = (t.protocol == IPPROTO_TCP && syn_only && self.by_src.worth_prefetching())
+            .then(|| self.by_src.prefetch_key(&SrcKey { src: t.src, dst: t.dst, port: t.dst_port }));
+    }
+
+    /// Second step of [`SynFlood::prefetch`].
+    pub(crate) fn warm(&mut self) {
+        if let Some(hash) = self.ahead.take() {
+            self.by_src.warm_key(hash);
+        }
     }
 
     pub(crate) fn on_packet(&mut self, k: &Pkt, em: &mut Emitter, out: &mut Vec<Alert>) {

@@ -40,11 +40,6 @@ const MAX_TLS_SEGMENTS: u8 = 32;
 /// Flows idle this long are dropped when the table is swept.
 const FLOW_IDLE: i64 = 300 * 1_000_000_000;
 
-/// Flows from which [`Flows::prefetch`] is worth its cost: 8192 entries of about 112 bytes
-/// are 0.9 MiB, most of a typical 1–2 MiB L2 cache once packet data streams through it.
-/// Unit tests prefetch always, so the prefetch path runs in every engine test.
-const PREFETCH_MIN_FLOWS: usize = if cfg!(test) { 1 } else { 8192 };
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     a: IpAddr,
@@ -340,28 +335,22 @@ impl Flows {
         }
     }
 
-    /// Whether prefetching pays: only once the flow table is larger than a core's cache
-    /// keeps between two packets of one flow. Below that, the hint would cost its parse
-    /// and hash for nothing.
+    /// Whether [`Flows::prefetch`] pays (the flow table outgrew the cache).
     pub(crate) fn wants_prefetch(&self) -> bool {
-        self.flows.len() >= PREFETCH_MIN_FLOWS
+        self.flows.worth_prefetching()
     }
 
     /// Starts warming the flow entry of the TCP packet that comes after the current one
-    /// (index bucket now, slot in [`Flows::warm`]).
+    /// (index bucket and eviction victim now, the rest in [`Flows::warm`]).
     pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
-        self.ahead = None;
-        if t.protocol == IPPROTO_TCP {
-            let hash = self.flows.hash(&FlowKey::of(t.src, t.src_port, t.dst, t.dst_port).0);
-            self.flows.prefetch_index(hash);
-            self.ahead = Some(hash);
-        }
+        self.ahead = (t.protocol == IPPROTO_TCP)
+            .then(|| self.flows.prefetch_key(&FlowKey::of(t.src, t.src_port, t.dst, t.dst_port).0));
     }
 
     /// Second step of [`Flows::prefetch`], once the index bucket has had time to arrive.
     pub(crate) fn warm(&mut self) {
         if let Some(hash) = self.ahead.take() {
-            self.flows.prefetch_slot(hash);
+            self.flows.warm_key(hash);
         }
     }
 

@@ -27,6 +27,7 @@
 use std::net::IpAddr;
 
 use serde_json::json;
+use vigil_decode::hint::{FlowTuple, IPPROTO_TCP};
 use vigil_decode::{Arp, MacAddr, TcpFlags, Transport};
 use vigil_model::{Alert, Category};
 
@@ -129,6 +130,8 @@ pub(crate) struct PortScan {
     pairs: Table<PairKey, ScanState>,
     ports: Table<PortKey, ProbeMark>,
     sweeps: Table<SweepKey, SweepState>,
+    /// Hashes of the next packet's entries ([`PortScan::prefetch`]).
+    ahead: Option<[u64; 3]>,
 }
 
 impl PortScan {
@@ -141,6 +144,7 @@ impl PortScan {
             pairs: Table::with_budget(pair_budget, h),
             ports: Table::with_budget(port_budget, h),
             sweeps: Table::with_budget(sweep_budget, h),
+            ahead: None,
         }
     }
 
@@ -150,6 +154,32 @@ impl PortScan {
 
     pub(crate) fn evictions(&self) -> u64 {
         self.pairs.evictions() + self.ports.evictions() + self.sweeps.evictions()
+    }
+
+    /// Starts warming what a TCP SYN coming next will touch (its pair, probe and sweep
+    /// entries, or the entries an insertion would evict), when the tables outgrew the
+    /// cache: under a flood of spoofed SYNs every one of them is a miss.
+    pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
+        self.ahead = None;
+        let syn_only = u16::from(t.tcp_flags) & TcpFlags::CLASSIC == TcpFlags::SYN;
+        if t.protocol != IPPROTO_TCP || !syn_only || !self.pairs.worth_prefetching() {
+            return;
+        }
+        let (src, dst, port) = (t.src, t.dst, t.dst_port);
+        self.ahead = Some([
+            self.pairs.prefetch_key(&PairKey { src, dst }),
+            self.ports.prefetch_key(&PortKey { src, dst, port, proto: 6 }),
+            self.sweeps.prefetch_key(&SweepKey { src, port, proto: 6 }),
+        ]);
+    }
+
+    /// Second step of [`PortScan::prefetch`].
+    pub(crate) fn warm(&mut self) {
+        if let Some([pair, probe, sweep]) = self.ahead.take() {
+            self.pairs.warm_key(pair);
+            self.ports.warm_key(probe);
+            self.sweeps.warm_key(sweep);
+        }
     }
 
     pub(crate) fn on_packet(&mut self, k: &Pkt, em: &mut Emitter, out: &mut Vec<Alert>) {
