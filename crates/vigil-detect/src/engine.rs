@@ -96,8 +96,9 @@ pub struct EngineOptions {
     /// Which detector groups to run (default: all).
     pub groups: Vec<Group>,
     /// Seed of the tables' keyed hasher. Outputs never depend on it (tables are never
-    /// iterated in hash order); a live agent should pass a random value so an attacker
-    /// cannot precompute colliding keys.
+    /// iterated in hash order). Random by default, so that nobody can precompute keys
+    /// that collide in the tables (a capture crafted to make analysis crawl); set it
+    /// only to reproduce a run's exact memory layout.
     pub hash_seed: u64,
 }
 
@@ -106,7 +107,8 @@ impl Default for EngineOptions {
         EngineOptions {
             blocklist: Arc::new(Blocklist::new()),
             groups: Group::ALL.to_vec(),
-            hash_seed: 0x005e_ed0f_7191,
+            // std seeds every `RandomState` from the OS's random source.
+            hash_seed: std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0x005e_ed0f_7191_u64),
         }
     }
 }

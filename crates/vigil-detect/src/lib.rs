@@ -31,9 +31,10 @@
 //! capacity).
 //!
 //! # Hashing
-//! Tables use `ahash` keyed with [`EngineOptions::hash_seed`]: keys are attacker-chosen
-//! (addresses, ports), so an unkeyed hasher would invite HashDoS. Nothing ever iterates a
-//! table in hash order, so the seed cannot change any output.
+//! Tables use `ahash` keyed with [`EngineOptions::hash_seed`] (random per engine unless
+//! set): keys are attacker-chosen (addresses, ports), so an unkeyed or publicly seeded
+//! hasher would invite HashDoS. Nothing ever iterates a table in hash order, so the seed
+//! cannot change any output.
 //!
 //! ```
 //! use vigil_detect::{DetectConfig, Engine, testutil};
