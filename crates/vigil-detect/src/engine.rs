@@ -363,19 +363,22 @@ impl Engine {
     /// cache. Callers that see frames ahead (a capture file, a ring) pass the next one
     /// before processing the current one.
     pub fn prefetch(&mut self, link_type: u32, data: &[u8]) {
-        let Some(t) = flow_tuple(LinkType(link_type), data) else { return };
-        if let Some(g) = &mut self.rates {
-            if let Some(d) = &mut g.scan {
-                d.prefetch(&t);
-            }
-            if let Some(d) = &mut g.syn {
-                d.prefetch(&t);
-            }
+        let (scan, syn) = match &mut self.rates {
+            Some(g) => (g.scan.as_mut().filter(|d| d.wants_prefetch()), g.syn.as_mut().filter(|d| d.wants_prefetch())),
+            None => (None, None),
+        };
+        let flows = self.flows.as_mut().and_then(|g| g.flows.as_mut()).filter(|d| d.wants_prefetch());
+        if scan.is_none() && syn.is_none() && flows.is_none() {
+            return; // Everything fits in cache: not even the frame is read.
         }
-        if let Some(g) = &mut self.flows
-            && let Some(d) = &mut g.flows
-            && d.wants_prefetch()
-        {
+        let Some(t) = flow_tuple(LinkType(link_type), data) else { return };
+        if let Some(d) = scan {
+            d.prefetch(&t);
+        }
+        if let Some(d) = syn {
+            d.prefetch(&t);
+        }
+        if let Some(d) = flows {
             d.prefetch(&t);
         }
     }

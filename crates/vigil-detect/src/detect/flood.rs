@@ -91,8 +91,13 @@ impl SynFlood {
     /// outgrew the cache (see [`crate::detect::scan::PortScan::prefetch`]).
     pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
         let syn_only = u16::from(t.tcp_flags) & TcpFlags::CLASSIC == TcpFlags::SYN;
-        self.ahead = (t.protocol == IPPROTO_TCP && syn_only && self.by_src.worth_prefetching())
+        self.ahead = (t.protocol == IPPROTO_TCP && syn_only)
             .then(|| self.by_src.prefetch_key(&SrcKey { src: t.src, dst: t.dst, port: t.dst_port }));
+    }
+
+    /// Whether [`SynFlood::prefetch`] pays (the per-source table outgrew the cache).
+    pub(crate) fn wants_prefetch(&self) -> bool {
+        self.by_src.worth_prefetching()
     }
 
     /// Second step of [`SynFlood::prefetch`].

@@ -162,7 +162,7 @@ impl PortScan {
     pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
         self.ahead = None;
         let syn_only = u16::from(t.tcp_flags) & TcpFlags::CLASSIC == TcpFlags::SYN;
-        if t.protocol != IPPROTO_TCP || !syn_only || !self.pairs.worth_prefetching() {
+        if t.protocol != IPPROTO_TCP || !syn_only {
             return;
         }
         let (src, dst, port) = (t.src, t.dst, t.dst_port);
@@ -171,6 +171,11 @@ impl PortScan {
             self.ports.prefetch_key(&PortKey { src, dst, port, proto: 6 }),
             self.sweeps.prefetch_key(&SweepKey { src, port, proto: 6 }),
         ]);
+    }
+
+    /// Whether [`PortScan::prefetch`] pays (the tables outgrew the cache).
+    pub(crate) fn wants_prefetch(&self) -> bool {
+        self.pairs.worth_prefetching() || self.ports.worth_prefetching()
     }
 
     /// Second step of [`PortScan::prefetch`].
