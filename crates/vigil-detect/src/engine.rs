@@ -357,7 +357,9 @@ impl Engine {
     }
 
     /// Starts loading into the cache the state that the frame after the one about to be
-    /// processed will need (its TCP flow), so that its lookups do not wait on memory.
+    /// processed will need (its TCP flow; for a SYN, also its port_scan and syn_flood
+    /// entries, or what inserting them would evict), so that its lookups do not wait on
+    /// memory.
     /// Purely a speed hint: it changes no state and no output, and a frame it cannot read
     /// is ignored, and it does nothing while the flow table is small enough to stay in
     /// cache. Callers that see frames ahead (a capture file, a ring) pass the next one
