@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use vigil_capture::live::{self, Direction, FileSource, LiveConfig, Next, PacketSource, SourceStats};
-use vigil_detect::{DetectConfig, Engine, EngineOptions, Frame};
+use vigil_detect::{DetectConfig, Engine, Frame};
 use vigil_model::{AgentId, Alert, CaptureCounters, Item, NetStats};
 
 use crate::netstats::NetAccumulator;
@@ -140,8 +140,8 @@ pub(crate) fn start(
     sink: Sink,
 ) -> Result<CaptureHandle, CaptureStartError> {
     // The engine first: a bad configuration should not leave sockets open.
-    let opts = EngineOptions { hash_seed: rand::random(), ..EngineOptions::default() };
-    let engine = Engine::with_options(detect.clone(), opts).map_err(|e| CaptureStartError::Detect(e.to_string()))?;
+    // The engine's table hash seed is random by default (`EngineOptions::hash_seed`).
+    let engine = Engine::new(detect.clone()).map_err(|e| CaptureStartError::Detect(e.to_string()))?;
     let (sources, is_file): (Vec<Box<dyn PacketSource>>, bool) = match input {
         CaptureInput::Live(cfg) => (live::open(cfg)?, false),
         CaptureInput::File(path) => (vec![Box::new(FileSource::open(path)?)], true),

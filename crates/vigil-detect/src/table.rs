@@ -184,12 +184,15 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
     pub(crate) fn prefetch_key(&self, key: &K) -> u64 {
         let hash = self.hash(key);
         self.index.prefetch(hash);
-        if self.slots.len() >= self.cap
-            && let Some(victim) = self.slots.get(self.tail as usize)
-        {
+        if let Some(victim) = self.victim() {
             crate::prefetch::read(victim);
         }
         hash
+    }
+
+    /// The slot an insertion would evict now (none while the table has room).
+    fn victim(&self) -> Option<&Slot<K, V>> {
+        self.slots.get(self.tail as usize).filter(|_| self.slots.len() >= self.cap)
     }
 
     /// Second step, some work after [`Table::prefetch_key`]: starts loading the key's slot
@@ -202,9 +205,7 @@ impl<K: Hash + Eq + Copy, V> Table<K, V> {
             if let Some(s) = self.slots.get(i as usize) {
                 crate::prefetch::read(s);
             }
-        } else if self.slots.len() >= self.cap
-            && let Some(victim) = self.slots.get(self.tail as usize)
-        {
+        } else if let Some(victim) = self.victim() {
             self.index.prefetch(self.hash(&victim.key));
             // Unlinking the victim rewrites its neighbour's link.
             if let Some(prev) = self.slots.get(victim.prev as usize) {

@@ -90,7 +90,7 @@ impl SynFlood {
     /// Starts warming the per-source entry of a TCP SYN coming next, when the table
     /// outgrew the cache (see [`crate::detect::scan::PortScan::prefetch`]).
     pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
-        let syn_only = u16::from(t.tcp_flags) & TcpFlags::CLASSIC == TcpFlags::SYN;
+        let syn_only = TcpFlags(u16::from(t.tcp_flags)).is_syn_only();
         self.ahead = (t.protocol == IPPROTO_TCP && syn_only)
             .then(|| self.by_src.prefetch_key(&SrcKey { src: t.src, dst: t.dst, port: t.dst_port }));
     }

@@ -161,8 +161,7 @@ impl PortScan {
     /// cache: under a flood of spoofed SYNs every one of them is a miss.
     pub(crate) fn prefetch(&mut self, t: &FlowTuple) {
         self.ahead = None;
-        let syn_only = u16::from(t.tcp_flags) & TcpFlags::CLASSIC == TcpFlags::SYN;
-        if t.protocol != IPPROTO_TCP || !syn_only {
+        if t.protocol != IPPROTO_TCP || !TcpFlags(u16::from(t.tcp_flags)).is_syn_only() {
             return;
         }
         let (src, dst, port) = (t.src, t.dst, t.dst_port);
