@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput};
-use vigil_decode::{LinkType, decode, dns, http, tls};
+use vigil_decode::{LinkType, cleartext, decode, dns, http, telnet, tls};
 
 /// Ethernet + IPv4 + TCP (ACK|PSH with timestamps) + 100 bytes of payload.
 fn eth_ipv4_tcp() -> Vec<u8> {
@@ -33,6 +33,34 @@ fn eth_ipv4_tcp() -> Vec<u8> {
     f.extend([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 2, 0x80, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
     f.extend([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
     f.extend([0x61u8; 100]);
+    f
+}
+
+/// Ethernet + IPv6 with a hop-by-hop extension header + UDP (DNS port) + 40 bytes.
+fn eth_ipv6_udp() -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x86, 0xdd];
+    let udp_len: u16 = 8 + 40;
+    let payload_len = 8 + udp_len; // hop-by-hop header + UDP
+    f.extend([0x60, 0, 0, 0]);
+    f.extend(payload_len.to_be_bytes());
+    f.extend([0, 64]); // next header: hop-by-hop; hop limit
+    f.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    f.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    f.extend([17, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop: next UDP, PadN
+    f.extend([0xc3, 0x50, 0, 53]);
+    f.extend(udp_len.to_be_bytes());
+    f.extend([0, 0]); // no checksum here: decoding does not verify it
+    f.extend([0x42u8; 40]);
+    f
+}
+
+/// Ethernet + ARP request.
+fn eth_arp() -> Vec<u8> {
+    let mut f = vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0xaa, 0x08, 0x06];
+    f.extend([0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend([0x02, 0, 0, 0, 0, 0xaa, 192, 168, 1, 10]);
+    f.extend([0, 0, 0, 0, 0, 0, 192, 168, 1, 1]);
+    f.extend([0u8; 18]); // Ethernet padding
     f
 }
 
@@ -86,6 +114,12 @@ fn client_hello() -> Vec<u8> {
     rec
 }
 
+/// An FTP client's login, as one segment would carry it.
+const FTP_LOGIN: &[u8] = b"USER alice\r\n";
+/// An IMAP client's capability query and login in one segment.
+const IMAP_LOGIN: &[u8] = b"a001 CAPABILITY\r\na002 LOGIN alice \"secret pass\"\r\n";
+/// A Telnet segment: option negotiation around a typed user name.
+const TELNET: &[u8] = b"\xff\xfd\x18\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0alice\r\n";
 const HTTP_REQUEST: &[u8] = b"GET /index.html?q=1 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate\r\nAuthorization: Basic dGVzdDp0ZXN0\r\nConnection: keep-alive\r\n\r\n";
 
 fn benches<M: Measurement>(c: &mut Criterion<M>) {
@@ -110,6 +144,20 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
             black_box(p.map(|mut p| p.verify_l4_checksum()))
         })
     });
+    let v6 = eth_ipv6_udp();
+    // Each input must take the decoder's full path, not an early error: checked once here.
+    assert_eq!(decode(LinkType::ETHERNET, &v6).ok().and_then(|p| p.src_port()), Some(50000));
+    g.bench_function("eth_ipv6_hbh_udp", |b| {
+        b.iter(|| {
+            let p = decode(LinkType::ETHERNET, black_box(&v6)).ok();
+            black_box(p.map(|p| (p.src_port(), p.anomalies)))
+        })
+    });
+    let arp = eth_arp();
+    assert_eq!(decode(LinkType::ETHERNET, &arp).ok().and_then(|p| p.arp().map(|a| a.op)), Some(1));
+    g.bench_function("eth_arp", |b| {
+        b.iter(|| black_box(decode(LinkType::ETHERNET, black_box(&arp)).ok().and_then(|p| p.arp().map(|a| a.op))))
+    });
     let msg = dns_response();
     g.bench_function("dns_response", |b| b.iter(|| black_box(dns::parse(black_box(&msg)).map(|m| m.answers.len()))));
     g.bench_function("dns_header_only", |b| b.iter(|| black_box(dns::DnsHeader::parse(black_box(&msg)))));
@@ -117,6 +165,22 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     g.bench_function("tls_client_hello", |b| {
         b.iter(|| black_box(tls::client_hello(black_box(&ch)).map(|h| (h.sni(), h.max_version()))))
     });
+    // A self-signed certificate like a server's leaf (rcgen: ECDSA P-256, one SAN).
+    let der = rcgen::generate_simple_self_signed(vec!["www.example.com".to_owned()]).unwrap().cert.der().to_vec();
+    assert_eq!(tls::cert_info(&der).unwrap().subject_cn.as_deref(), Some("rcgen self signed cert"));
+    assert_eq!(cleartext::commands(cleartext::Protocol::Ftp, FTP_LOGIN).count(), 1);
+    assert_eq!(cleartext::commands(cleartext::Protocol::Imap, IMAP_LOGIN).count(), 1);
+    assert_eq!(telnet::strip_iac(TELNET), b"alice\r\n");
+    g.bench_function("tls_certificate", |b| {
+        b.iter(|| black_box(tls::cert_info(black_box(&der)).map(|c| (c.sha256[0], c.not_after))))
+    });
+    g.bench_function("cleartext_ftp_user", |b| {
+        b.iter(|| black_box(cleartext::commands(cleartext::Protocol::Ftp, black_box(FTP_LOGIN)).count()))
+    });
+    g.bench_function("cleartext_imap_login", |b| {
+        b.iter(|| black_box(cleartext::commands(cleartext::Protocol::Imap, black_box(IMAP_LOGIN)).count()))
+    });
+    g.bench_function("telnet_strip_iac", |b| b.iter(|| black_box(telnet::strip_iac(black_box(TELNET)).len())));
     g.bench_function("http_request", |b| {
         b.iter(|| {
             black_box(
