@@ -214,7 +214,9 @@ pub struct AnalyzeArgs {
     /// Output format: json (one alert per line) or table.
     #[arg(long, default_value = "json")]
     pub format: String,
-    /// Detection threads; the output is identical for any value.
+    /// Detection threads, 1 to 3: the detector groups are split across them and each
+    /// decodes every packet, so more only pays with idle cores (see BENCHMARKS.md). The
+    /// output is identical for any value.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Blocklist file: one IP, CIDR or domain per line (repeatable).
