@@ -233,7 +233,11 @@ impl PortScan {
             Transport::Udp(u) if u.src_port >= 1024 && !(33434..=33534).contains(&u.dst_port) => (u.dst_port, 17, 0),
             _ => return,
         };
-        if is_group(dst) || src == dst {
+        // A packet from an address to itself on a wire is forged (a LAND attack, which
+        // packet_anomaly reports); on the loopback interface it is a process on the host
+        // probing the host's own services (`nmap 127.0.0.1`, malware enumerating local
+        // ports), which is a scan like any other.
+        if is_group(dst) || (src == dst && !src.is_loopback()) {
             return;
         }
         let now = k.now();

@@ -28,6 +28,28 @@ fn port_scan_fires_at_15_ports() {
 }
 
 #[test]
+fn a_host_scanning_itself_over_loopback_is_a_scan_but_forged_self_addressed_probes_are_not() {
+    for lo in ["127.0.0.1", "::1"] {
+        let t: Trace = (0..15).map(|i| (100.0 + f64::from(i) * 0.1, syn(lo, 50000, lo, 1 + i))).collect();
+        let a = run(&t);
+        let s = one(&a, Category::PortScan, ip(lo), ip(lo));
+        assert_eq!(s.evidence["distinct_ports"], 15, "{lo}");
+        // Ports that answer are taken back, as between two hosts: a local client
+        // connecting to 20 local services that accept is not scanning.
+        let t: Trace = (0..20)
+            .flat_map(|i| {
+                let at = 100.0 + f64::from(i) * 0.1;
+                [(at, syn(lo, 50000, lo, 1 + i)), (at + 0.001, syn_ack(lo, 1 + i, lo, 50000))]
+            })
+            .collect();
+        none(&run(&t), Category::PortScan);
+    }
+    // The same probes with a routable address as both ends: forged (LAND), not a scan.
+    let t: Trace = (0..30).map(|i| (100.0 + f64::from(i) * 0.1, syn("10.0.0.5", 50000, "10.0.0.5", 1 + i))).collect();
+    none(&run(&t), Category::PortScan);
+}
+
+#[test]
 fn port_scan_quiet_at_14_ports_or_spread_out() {
     none(&run(&scan(14, 0.1)), Category::PortScan);
     // 15 ports over 14 s: never 15 inside one 10 s window.
