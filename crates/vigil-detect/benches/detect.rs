@@ -19,6 +19,7 @@ use vigil_detect::testutil::{
     TcpPacket, arp, dns_query, flags, icmp_echo, mac, tls_client_hello, tls_server_hello, udp,
 };
 use vigil_detect::{Blocklist, DetectConfig, Engine, EngineOptions, Frame, Group, parse_line};
+use vigil_model::Category;
 
 fn mixed() -> Vec<(i64, Vec<u8>)> {
     let mut v = Vec::new();
@@ -102,80 +103,47 @@ fn mixed() -> Vec<(i64, Vec<u8>)> {
     v
 }
 
-/// Every detector off.
-fn nothing_on() -> DetectConfig {
-    let mut c = DetectConfig::default();
-    c.port_scan.enabled = false;
-    c.syn_flood.enabled = false;
-    c.icmp_flood.enabled = false;
-    c.suspicious_port.enabled = false;
-    c.arp_spoof.enabled = false;
-    c.gateway.enabled = false;
-    c.dns_tunnel.enabled = false;
-    c.dns_spoof.enabled = false;
-    c.data_exfiltration.enabled = false;
-    c.brute_force.enabled = false;
-    c.session_hijack.enabled = false;
-    c.packet_anomaly.enabled = false;
-    c.insecure_protocol.enabled = false;
-    c.unencrypted_http.enabled = false;
-    c.plaintext_credentials.enabled = false;
-    c.tls.weak_versions = false;
-    c.tls.certificate_change = false;
-    c.threat_intel.enabled = false;
-    c
+/// The setting that turns on the detector raising `cat`.
+fn switch(c: &mut DetectConfig, cat: Category) -> &mut bool {
+    match cat {
+        Category::PortScan => &mut c.port_scan.enabled,
+        Category::SynFlood => &mut c.syn_flood.enabled,
+        Category::IcmpFlood => &mut c.icmp_flood.enabled,
+        Category::SuspiciousPort => &mut c.suspicious_port.enabled,
+        Category::ArpSpoof => &mut c.arp_spoof.enabled,
+        Category::GatewayMacChange => &mut c.gateway.enabled,
+        Category::DnsTunnel => &mut c.dns_tunnel.enabled,
+        Category::DnsSpoof => &mut c.dns_spoof.enabled,
+        Category::DataExfiltration => &mut c.data_exfiltration.enabled,
+        Category::BruteForce => &mut c.brute_force.enabled,
+        Category::SessionHijack => &mut c.session_hijack.enabled,
+        Category::PacketAnomaly => &mut c.packet_anomaly.enabled,
+        Category::InsecureProtocol => &mut c.insecure_protocol.enabled,
+        Category::UnencryptedHttp => &mut c.unencrypted_http.enabled,
+        Category::PlaintextCredentials => &mut c.plaintext_credentials.enabled,
+        Category::WeakTls => &mut c.tls.weak_versions,
+        Category::TlsCertificateChange => &mut c.tls.certificate_change,
+        Category::ThreatIntelMatch => &mut c.threat_intel.enabled,
+        other => panic!("{} is not raised by a packet detector", other.as_str()),
+    }
 }
 
-/// One detector on, named by its alert category; `none` for none.
-fn only(name: &str) -> DetectConfig {
-    let mut c = nothing_on();
-    match name {
-        "none" => {}
-        "port_scan" => c.port_scan.enabled = true,
-        "syn_flood" => c.syn_flood.enabled = true,
-        "icmp_flood" => c.icmp_flood.enabled = true,
-        "brute_force" => c.brute_force.enabled = true,
-        "session_hijack" => c.session_hijack.enabled = true,
-        "insecure_protocol" => c.insecure_protocol.enabled = true,
-        "unencrypted_http" => c.unencrypted_http.enabled = true,
-        "plaintext_credentials" => c.plaintext_credentials.enabled = true,
-        "weak_tls" => c.tls.weak_versions = true,
-        "tls_certificate_change" => c.tls.certificate_change = true,
-        "arp_spoof" => c.arp_spoof.enabled = true,
-        "gateway_mac_change" => c.gateway.enabled = true,
-        "dns_tunnel" => c.dns_tunnel.enabled = true,
-        "dns_spoof" => c.dns_spoof.enabled = true,
-        "data_exfiltration" => c.data_exfiltration.enabled = true,
-        "suspicious_port" => c.suspicious_port.enabled = true,
-        "packet_anomaly" => c.packet_anomaly.enabled = true,
-        "threat_intel_match" => c.threat_intel.enabled = true,
-        other => panic!("no detector {other}"),
+/// The engine's categories (one detector each), in DESIGN.md's order.
+fn detectors() -> impl Iterator<Item = Category> {
+    Category::ALL.iter().copied().filter(|c| Group::ALL.iter().any(|g| g.categories().contains(c)))
+}
+
+/// Only the detector raising `cat` on; every detector off for `None`.
+fn only(cat: Option<Category>) -> DetectConfig {
+    let mut c = DetectConfig::default();
+    for d in detectors() {
+        *switch(&mut c, d) = false;
+    }
+    if let Some(cat) = cat {
+        *switch(&mut c, cat) = true;
     }
     c
 }
-
-/// Alone-detector cases, in DESIGN.md's order; `none` first.
-const DETECTORS: [&str; 19] = [
-    "none",
-    "port_scan",
-    "syn_flood",
-    "icmp_flood",
-    "suspicious_port",
-    "arp_spoof",
-    "gateway_mac_change",
-    "dns_tunnel",
-    "dns_spoof",
-    "data_exfiltration",
-    "brute_force",
-    "session_hijack",
-    "packet_anomaly",
-    "insecure_protocol",
-    "unencrypted_http",
-    "plaintext_credentials",
-    "weak_tls",
-    "tls_certificate_change",
-    "threat_intel_match",
-];
 
 /// A small blocklist (networks and domains the mixed set does not touch), so that
 /// threat_intel_match runs its lookups; with an empty one it is off.
@@ -233,8 +201,9 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group("detector");
     g.throughput(Throughput::Elements(packets.len() as u64));
     let options = EngineOptions { blocklist: blocklist(), ..EngineOptions::default() };
-    for name in DETECTORS {
-        run(&mut g, name, &packets, &only(name), &options);
+    run(&mut g, "none", &packets, &only(None), &options);
+    for cat in detectors() {
+        run(&mut g, cat.as_str(), &packets, &only(Some(cat)), &options);
     }
     g.finish();
 }
